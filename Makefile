@@ -1,0 +1,26 @@
+# The two commands of README.rst live here: `make run` and `make test`.
+# Each builds the project's own virtual environment on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test bench schema clean
+
+$(STAMP): setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test,bench]'
+	touch $@
+
+run: $(STAMP)
+	$(BIN)/python bin/chatnode serve
+
+test: $(STAMP)
+	$(BIN)/python bin/testdb run -- $(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python bin/chatbench all
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .hypothesis

@@ -1,0 +1,33 @@
+"""Durable state: one Store API, on ScyllaDB or on an embedded SQLite file."""
+
+from ._api import Store
+from ._errors import Conflict, Fenced, StoreError, Unavailable, UsernameTaken
+from ._values import (
+    Channel,
+    ChannelKind,
+    Dedup,
+    Device,
+    Message,
+    NodeRecord,
+    PushTarget,
+    SeqLease,
+    User,
+)
+
+__all__ = [
+    "Channel",
+    "ChannelKind",
+    "Conflict",
+    "Dedup",
+    "Device",
+    "Fenced",
+    "Message",
+    "NodeRecord",
+    "PushTarget",
+    "SeqLease",
+    "Store",
+    "StoreError",
+    "Unavailable",
+    "User",
+    "UsernameTaken",
+]

@@ -1,0 +1,167 @@
+"""The one Store API that every part of the node stores through.
+
+Two implementations keep the same contract (tests/storage/ runs one suite on
+both): `ScyllaStore` for production clusters and `EmbeddedStore`, a single
+SQLite file for one node. Every method is awaitable from Trio and raises only
+the errors of `storage._errors`.
+
+Time is passed in by the caller (ms since the epoch) wherever it is stored,
+so the Store never reads a clock it would have to agree on with its peers;
+the one exception is expiry of node rows, which is the database's job.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable, Sequence
+
+from ._values import Channel, Dedup, Device, Message, NodeRecord, PushTarget, SeqLease, User
+
+
+class Store(abc.ABC):
+    """Durable state of the chat service."""
+
+    @abc.abstractmethod
+    async def aclose(self) -> None:
+        """Release connections; the store is unusable afterwards."""
+
+    # -- accounts -------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def create_user(self, user: User) -> None:
+        """Claim `user.username` and store the account.
+
+        Raises `UsernameTaken` when the name is held already, also when many
+        callers race for it on different nodes: exactly one of them wins.
+        """
+
+    @abc.abstractmethod
+    async def user_by_name(self, username: str) -> User | None: ...
+
+    @abc.abstractmethod
+    async def get_user(self, user: int) -> User | None: ...
+
+    # -- devices and their tokens --------------------------------------------
+
+    @abc.abstractmethod
+    async def add_device(self, device: Device, token_hash: bytes) -> None:
+        """Store a new device and the hash of its token (never the token)."""
+
+    @abc.abstractmethod
+    async def device_by_token(self, token_hash: bytes) -> Device | None:
+        """The live device this token belongs to; None once it is revoked."""
+
+    @abc.abstractmethod
+    async def devices(self, user: int) -> list[Device]:
+        """The user's devices that are not revoked, ordered by device id."""
+
+    @abc.abstractmethod
+    async def revoke_device(self, user: int, device: int) -> bool:
+        """Forget the device and its token; False when the user has no such device."""
+
+    @abc.abstractmethod
+    async def touch_device(self, user: int, device: int, when: int) -> None:
+        """Record that the device was active at `when` (and so was its user)."""
+
+    @abc.abstractmethod
+    async def last_active(self, users: Iterable[int]) -> dict[int, int]:
+        """Each user's last activity time; users never active are left out."""
+
+    # -- push targets ----------------------------------------------------------
+
+    @abc.abstractmethod
+    async def set_push_target(self, user: int, device: int, target: PushTarget | None) -> None:
+        """Set the device's push target, or remove it with None."""
+
+    @abc.abstractmethod
+    async def push_targets(self, user: int) -> dict[int, PushTarget]:
+        """The user's push targets by device id."""
+
+    # -- channels and membership ---------------------------------------------
+
+    @abc.abstractmethod
+    async def open_direct(self, a: int, b: int, channel: int, now: int) -> Channel:
+        """The one direct channel of the pair {a, b}, created as `channel` if none.
+
+        Many concurrent calls for the same pair (in either order) all return
+        the same channel; the losers' proposed ids are never used.
+        """
+
+    @abc.abstractmethod
+    async def create_group(self, channel: Channel) -> None:
+        """Store a new group channel with its members (both directions)."""
+
+    @abc.abstractmethod
+    async def get_channel(self, channel: int) -> Channel | None: ...
+
+    @abc.abstractmethod
+    async def add_members(self, channel: int, users: Iterable[int]) -> None: ...
+
+    @abc.abstractmethod
+    async def remove_member(self, channel: int, user: int) -> None: ...
+
+    @abc.abstractmethod
+    async def user_channels(self, user: int) -> list[int]:
+        """Ids of the channels the user is a member of, ascending."""
+
+    # -- messages ----------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def take_lease(self, channel: int) -> SeqLease:
+        """Become the channel's single writer, fencing off every earlier lease.
+
+        `last` is the highest seq stored at that moment; messages that an
+        earlier holder stored but never acknowledged count as stored.
+        """
+
+    @abc.abstractmethod
+    async def append(self, lease: SeqLease, message: Message) -> None:
+        """Store `message` durably, with its (sender, cid) dedup entry.
+
+        The caller appends seq `lease.last + 1, + 2, ...` in order and may
+        acknowledge the message once this returns. Raises `Fenced` when a
+        newer lease exists: then the message is not acknowledged and may be
+        overwritten by the new holder.
+        """
+
+    @abc.abstractmethod
+    async def last_seqs(self, channels: Sequence[int]) -> dict[int, int]:
+        """Each channel's highest acknowledged seq (0 for an empty channel)."""
+
+    @abc.abstractmethod
+    async def read_range(self, channel: int, after: int, upto: int, limit: int) -> list[Message]:
+        """Messages with `after < seq <= upto`, ascending, at most `limit`."""
+
+    @abc.abstractmethod
+    async def read_before(self, channel: int, before: int, limit: int) -> list[Message]:
+        """The newest `limit` messages with `seq < before`, ascending."""
+
+    @abc.abstractmethod
+    async def find_dedup(self, sender: int, cid: str) -> Dedup | None:
+        """Where an earlier send of (sender, cid) was stored, if it was."""
+
+    # -- read markers --------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def advance_read_marker(self, user: int, channel: int, seq: int) -> None:
+        """Move the user's marker in the channel to `seq` if that is forward.
+
+        Concurrent calls settle on the highest seq whatever their order.
+        """
+
+    @abc.abstractmethod
+    async def read_markers(self, user: int) -> dict[int, int]:
+        """The user's read marker per channel; channels never read are left out."""
+
+    # -- cluster membership ----------------------------------------------------------
+
+    @abc.abstractmethod
+    async def register_node(self, node: NodeRecord, ttl: float) -> None:
+        """Write or refresh the node's row; it disappears `ttl` seconds later."""
+
+    @abc.abstractmethod
+    async def live_nodes(self) -> list[NodeRecord]:
+        """Nodes whose rows have not expired, by node id."""
+
+    @abc.abstractmethod
+    async def remove_node(self, node: int) -> None: ...

@@ -1,0 +1,99 @@
+"""Records the Store reads and writes.
+
+They are plain frozen values so that nothing above the Store ever sees a
+driver row or a sqlite tuple, and so that both stores can be checked against
+each other by equality in the contract suite.
+"""
+
+from __future__ import annotations
+
+import enum
+
+from attrs import field, frozen
+
+
+class ChannelKind(enum.Enum):
+    DIRECT = "direct"
+    GROUP = "group"
+
+
+@frozen
+class User:
+    user: int
+    username: str
+    password_hash: bytes
+    created: int  # ms since the epoch
+
+
+@frozen
+class Device:
+    user: int
+    device: int
+    name: str
+    created: int
+    last_active: int  # ms; equals `created` until the device is first seen again
+
+
+@frozen
+class Channel:
+    channel: int
+    kind: ChannelKind
+    name: str  # "" for direct channels
+    created: int
+    members: frozenset[int] = field(converter=frozenset)
+
+
+@frozen
+class Message:
+    """One stored chat message. `seq` is the channel's 1..N sequence number."""
+
+    channel: int
+    seq: int
+    sender: int
+    device: int
+    body: str
+    ts: int
+    cid: str
+
+
+@frozen
+class Dedup:
+    """What a (sender, cid) pair was stored as: its answer to a retried send."""
+
+    channel: int
+    seq: int
+    ts: int
+
+
+@frozen
+class SeqLease:
+    """The right to append to one channel, fenced by `epoch`.
+
+    Taking a lease bumps the channel's epoch, so every earlier holder (a node
+    that lost the channel in a partition or a long pause) is fenced off: its
+    appends fail with `Fenced` instead of storing a second message under a
+    seq that the new holder also uses. `last` is the highest seq stored when
+    the lease was taken; the holder appends `last + 1`, `last + 2`, ...
+    """
+
+    channel: int
+    epoch: int
+    last: int
+
+
+@frozen
+class PushTarget:
+    """Where to notify a device that is not connected."""
+
+    kind: str  # provider, e.g. "webpush", "apns", "fcm"
+    endpoint: str
+    fields: tuple[tuple[str, str], ...] = ()  # provider-specific, sorted by key
+
+
+@frozen
+class NodeRecord:
+    """A chat node's membership row; it disappears unless refreshed in time."""
+
+    node: int
+    address: str  # host:port of its node-to-node listener
+    started: int

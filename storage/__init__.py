@@ -1,6 +1,8 @@
 """Durable state: one Store API, on ScyllaDB or on an embedded SQLite file."""
 
 from ._api import Store
+from ._credentials import hash_password, new_token, token_hash, verify_password
+from ._embedded import EmbeddedStore
 from ._errors import Conflict, Fenced, StoreError, Unavailable, UsernameTaken
 from ._values import (
     Channel,
@@ -20,6 +22,7 @@ __all__ = [
     "Conflict",
     "Dedup",
     "Device",
+    "EmbeddedStore",
     "Fenced",
     "Message",
     "NodeRecord",
@@ -30,4 +33,8 @@ __all__ = [
     "Unavailable",
     "User",
     "UsernameTaken",
+    "hash_password",
+    "new_token",
+    "token_hash",
+    "verify_password",
 ]

@@ -1,0 +1,530 @@
+"""EmbeddedStore: the whole Store in one SQLite file, for a single node.
+
+Every call runs on a worker thread, one at a time (a CapacityLimiter of 1
+guards the one connection), so each method is a plain SQLite transaction:
+claims, direct-pair creation and fencing need no extra protocol. Durability:
+WAL with synchronous=FULL, so a call that returned survives a power cut, which
+is what "ok means stored" needs (synchronous=NORMAL could lose the last
+commits).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import TypeVar
+
+import trio
+
+from ._api import Store
+from ._embedded_schema import ensure_schema
+from ._errors import Conflict, Fenced, StoreError, Unavailable, UsernameTaken
+from ._values import (
+    Channel,
+    ChannelKind,
+    Dedup,
+    Device,
+    Message,
+    NodeRecord,
+    PushTarget,
+    SeqLease,
+    User,
+)
+
+T = TypeVar("T")
+
+# How long a statement waits for another process's lock on the file (a
+# `chatnode` command, a backup) before the call fails with Unavailable.
+_BUSY_TIMEOUT_MS = 5_000
+
+# Primary result codes (the low byte of the extended code) that mean "the
+# file cannot be used right now", as opposed to a bug or a damaged file.
+_TRANSIENT = frozenset(
+    {
+        sqlite3.SQLITE_BUSY,
+        sqlite3.SQLITE_LOCKED,
+        sqlite3.SQLITE_IOERR,
+        sqlite3.SQLITE_FULL,
+        sqlite3.SQLITE_CANTOPEN,
+        sqlite3.SQLITE_PROTOCOL,
+        sqlite3.SQLITE_READONLY,
+    }
+)
+
+_MESSAGE_COLUMNS = "channel, seq, sender, device, body, ts, cid"
+
+
+class EmbeddedStore(Store):
+    """The Store on a local SQLite file. Open it with `await EmbeddedStore.open(path)`."""
+
+    def __init__(self, db: sqlite3.Connection, limiter: trio.CapacityLimiter) -> None:
+        # Invariant: `_db` is touched only by a function running under
+        # `_limiter`, so never by two threads at once; None once closed.
+        self._db: sqlite3.Connection | None = db
+        self._limiter = limiter
+
+    @classmethod
+    async def open(cls, path: str | os.PathLike[str]) -> EmbeddedStore:
+        """Open (creating if new) the database file at `path`.
+
+        Raises Unavailable when the file cannot be opened or written, and
+        StoreError when it is not a database of this store.
+        """
+        limiter = trio.CapacityLimiter(1)
+        db = await trio.to_thread.run_sync(_guarded, _connect, os.fspath(path), limiter=limiter)
+        return cls(db, limiter)
+
+    async def aclose(self) -> None:
+        def close() -> None:
+            db, self._db = self._db, None
+            if db is not None:
+                db.close()
+
+        await trio.to_thread.run_sync(_guarded, close, limiter=self._limiter)
+
+    # -- plumbing --------------------------------------------------------------
+
+    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `fn(connection)` on the worker thread, outside any transaction.
+
+        Not abandoned on cancellation: a started statement finishes (so the
+        connection is never left mid-transaction) and the cancel lands after.
+        """
+
+        def call() -> T:
+            if self._db is None:
+                raise StoreError("the store is closed")
+            return fn(self._db)
+
+        return await trio.to_thread.run_sync(_guarded, call, limiter=self._limiter)
+
+    async def _transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `fn(connection)` in one write transaction: all of it or nothing."""
+
+        def in_transaction(db: sqlite3.Connection) -> T:
+            # IMMEDIATE takes the write lock up front, so a transaction that
+            # reads and then writes cannot deadlock with another process.
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn(db)
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+            return result
+
+        return await self._run(in_transaction)
+
+    # -- accounts -------------------------------------------------------------
+
+    async def create_user(self, user: User) -> None:
+        def create(db: sqlite3.Connection) -> None:
+            if db.execute("SELECT 1 FROM users WHERE username = ?", (user.username,)).fetchone():
+                raise UsernameTaken(user.username)
+            db.execute(
+                "INSERT INTO users (user, username, password_hash, created) VALUES (?, ?, ?, ?)",
+                (user.user, user.username, user.password_hash, user.created),
+            )
+
+        await self._transaction(create)
+
+    async def user_by_name(self, username: str) -> User | None:
+        return await self._one_user("username", username)
+
+    async def get_user(self, user: int) -> User | None:
+        return await self._one_user("user", user)
+
+    async def _one_user(self, column: str, key: int | str) -> User | None:
+        def query(db: sqlite3.Connection) -> User | None:
+            row = db.execute(
+                f"SELECT user, username, password_hash, created FROM users WHERE {column} = ?",
+                (key,),
+            ).fetchone()
+            return None if row is None else User(*row)
+
+        return await self._run(query)
+
+    # -- devices and their tokens --------------------------------------------
+
+    async def add_device(self, device: Device, token_hash: bytes) -> None:
+        def add(db: sqlite3.Connection) -> None:
+            db.execute(
+                "INSERT INTO devices (user, device, name, created, last_active)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (device.user, device.device, device.name, device.created, device.last_active),
+            )
+            db.execute(
+                "INSERT INTO tokens (token_hash, user, device) VALUES (?, ?, ?)",
+                (token_hash, device.user, device.device),
+            )
+
+        await self._transaction(add)
+
+    async def device_by_token(self, token_hash: bytes) -> Device | None:
+        def query(db: sqlite3.Connection) -> Device | None:
+            row = db.execute(
+                "SELECT d.user, d.device, d.name, d.created, d.last_active"
+                " FROM tokens t JOIN devices d ON d.user = t.user AND d.device = t.device"
+                " WHERE t.token_hash = ?",
+                (token_hash,),
+            ).fetchone()
+            return None if row is None else Device(*row)
+
+        return await self._run(query)
+
+    async def devices(self, user: int) -> list[Device]:
+        def query(db: sqlite3.Connection) -> list[Device]:
+            rows = db.execute(
+                "SELECT user, device, name, created, last_active FROM devices"
+                " WHERE user = ? ORDER BY device",
+                (user,),
+            )
+            return [Device(*row) for row in rows]
+
+        return await self._run(query)
+
+    async def revoke_device(self, user: int, device: int) -> bool:
+        def revoke(db: sqlite3.Connection) -> bool:
+            key = (user, device)
+            db.execute("DELETE FROM tokens WHERE user = ? AND device = ?", key)
+            db.execute("DELETE FROM push_targets WHERE user = ? AND device = ?", key)
+            deleted = db.execute("DELETE FROM devices WHERE user = ? AND device = ?", key)
+            return deleted.rowcount > 0
+
+        return await self._transaction(revoke)
+
+    async def touch_device(self, user: int, device: int, when: int) -> None:
+        # max(): activity reported late (another node, a slow task) never
+        # moves the time backwards. A revoked device stays forgotten.
+        def touch(db: sqlite3.Connection) -> None:
+            db.execute(
+                "UPDATE devices SET last_active = max(last_active, ?)"
+                " WHERE user = ? AND device = ?",
+                (when, user, device),
+            )
+            db.execute(
+                "INSERT INTO user_activity (user, last_active) VALUES (?, ?)"
+                " ON CONFLICT (user) DO UPDATE"
+                " SET last_active = max(last_active, excluded.last_active)",
+                (user, when),
+            )
+
+        await self._transaction(touch)
+
+    async def last_active(self, users: Iterable[int]) -> dict[int, int]:
+        wanted = _json_list(users)
+
+        def query(db: sqlite3.Connection) -> dict[int, int]:
+            rows = db.execute(
+                "SELECT user, last_active FROM user_activity"
+                " WHERE user IN (SELECT value FROM json_each(?))",
+                (wanted,),
+            )
+            return dict(rows.fetchall())
+
+        return await self._run(query)
+
+    # -- push targets ----------------------------------------------------------
+
+    async def set_push_target(self, user: int, device: int, target: PushTarget | None) -> None:
+        def store(db: sqlite3.Connection) -> None:
+            if target is None:
+                db.execute(
+                    "DELETE FROM push_targets WHERE user = ? AND device = ?", (user, device)
+                )
+                return
+            db.execute(
+                "INSERT OR REPLACE INTO push_targets (user, device, kind, endpoint, fields)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (user, device, target.kind, target.endpoint, json.dumps(target.fields)),
+            )
+
+        await self._transaction(store)
+
+    async def push_targets(self, user: int) -> dict[int, PushTarget]:
+        def query(db: sqlite3.Connection) -> dict[int, PushTarget]:
+            rows = db.execute(
+                "SELECT device, kind, endpoint, fields FROM push_targets WHERE user = ?", (user,)
+            )
+            return {
+                device: PushTarget(kind, endpoint, tuple((k, v) for k, v in json.loads(fields)))
+                for device, kind, endpoint, fields in rows
+            }
+
+        return await self._run(query)
+
+    # -- channels and membership ---------------------------------------------
+
+    async def open_direct(self, a: int, b: int, channel: int, now: int) -> Channel:
+        low, high = min(a, b), max(a, b)
+
+        def open_(db: sqlite3.Connection) -> Channel:
+            row = db.execute(
+                "SELECT channel FROM direct_pairs WHERE low = ? AND high = ?", (low, high)
+            ).fetchone()
+            if row is not None:
+                found = _read_channel(db, row[0])
+                if found is None:
+                    raise StoreError(f"direct pair ({low}, {high}) names missing channel {row[0]}")
+                return found
+            created = Channel(channel, ChannelKind.DIRECT, "", now, {low, high})
+            db.execute(
+                "INSERT INTO direct_pairs (low, high, channel) VALUES (?, ?, ?)",
+                (low, high, channel),
+            )
+            _insert_channel(db, created)
+            return created
+
+        return await self._transaction(open_)
+
+    async def create_group(self, channel: Channel) -> None:
+        await self._transaction(lambda db: _insert_channel(db, channel))
+
+    async def get_channel(self, channel: int) -> Channel | None:
+        return await self._run(lambda db: _read_channel(db, channel))
+
+    async def add_members(self, channel: int, users: Iterable[int]) -> None:
+        rows = [(channel, user) for user in users]
+        await self._transaction(lambda db: _insert_members(db, rows))
+
+    async def remove_member(self, channel: int, user: int) -> None:
+        await self._transaction(
+            lambda db: db.execute(
+                "DELETE FROM members WHERE channel = ? AND user = ?", (channel, user)
+            )
+        )
+
+    async def user_channels(self, user: int) -> list[int]:
+        def query(db: sqlite3.Connection) -> list[int]:
+            rows = db.execute(
+                "SELECT channel FROM members WHERE user = ? ORDER BY channel", (user,)
+            )
+            return [channel for (channel,) in rows]
+
+        return await self._run(query)
+
+    # -- messages ----------------------------------------------------------------
+
+    async def take_lease(self, channel: int) -> SeqLease:
+        # Fencing is the transaction: bumping the epoch and every append's
+        # epoch check are serialised by SQLite's write lock, and `last` is
+        # written in the same transaction as each message, so it is exact.
+        def take(db: sqlite3.Connection) -> SeqLease:
+            (epoch, last) = db.execute(
+                "INSERT INTO channel_heads (channel, epoch, last) VALUES (?, 1, 0)"
+                " ON CONFLICT (channel) DO UPDATE SET epoch = epoch + 1"
+                " RETURNING epoch, last",
+                (channel,),
+            ).fetchone()
+            return SeqLease(channel, epoch, last)
+
+        return await self._transaction(take)
+
+    async def append(self, lease: SeqLease, message: Message) -> None:
+        if message.channel != lease.channel:
+            raise ValueError(
+                f"message for channel {message.channel} under a lease on {lease.channel}"
+            )
+
+        def append_(db: sqlite3.Connection) -> None:
+            head = db.execute(
+                "SELECT epoch FROM channel_heads WHERE channel = ?", (lease.channel,)
+            ).fetchone()
+            if head is None or head[0] != lease.epoch:
+                raise Fenced(f"channel {lease.channel}: lease epoch {lease.epoch}, head {head}")
+            # Upserts, like the Scylla store's writes: appending the same seq
+            # again after an ambiguous failure stores it once.
+            db.execute(
+                f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (channel, seq) DO UPDATE SET sender = excluded.sender,"
+                " device = excluded.device, body = excluded.body, ts = excluded.ts,"
+                " cid = excluded.cid",
+                (
+                    message.channel,
+                    message.seq,
+                    message.sender,
+                    message.device,
+                    message.body,
+                    message.ts,
+                    message.cid,
+                ),
+            )
+            db.execute(
+                "INSERT OR REPLACE INTO dedup (sender, cid, channel, seq, ts)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (message.sender, message.cid, message.channel, message.seq, message.ts),
+            )
+            db.execute(
+                "UPDATE channel_heads SET last = max(last, ?) WHERE channel = ?",
+                (message.seq, message.channel),
+            )
+
+        await self._transaction(append_)
+
+    async def last_seqs(self, channels: Sequence[int]) -> dict[int, int]:
+        wanted = _json_list(channels)
+
+        def query(db: sqlite3.Connection) -> dict[int, int]:
+            stored = dict(
+                db.execute(
+                    "SELECT channel, last FROM channel_heads"
+                    " WHERE channel IN (SELECT value FROM json_each(?))",
+                    (wanted,),
+                ).fetchall()
+            )
+            return {channel: stored.get(channel, 0) for channel in channels}
+
+        return await self._run(query)
+
+    async def read_range(self, channel: int, after: int, upto: int, limit: int) -> list[Message]:
+        limit = _checked_limit(limit)
+
+        def query(db: sqlite3.Connection) -> list[Message]:
+            rows = db.execute(
+                f"SELECT {_MESSAGE_COLUMNS} FROM messages"
+                " WHERE channel = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
+                (channel, after, upto, limit),
+            )
+            return [Message(*row) for row in rows]
+
+        return await self._run(query)
+
+    async def read_before(self, channel: int, before: int, limit: int) -> list[Message]:
+        limit = _checked_limit(limit)
+
+        def query(db: sqlite3.Connection) -> list[Message]:
+            rows = db.execute(
+                f"SELECT {_MESSAGE_COLUMNS} FROM messages"
+                " WHERE channel = ? AND seq < ? ORDER BY seq DESC LIMIT ?",
+                (channel, before, limit),
+            ).fetchall()
+            return [Message(*row) for row in reversed(rows)]
+
+        return await self._run(query)
+
+    async def find_dedup(self, sender: int, cid: str) -> Dedup | None:
+        # The entry is written in its message's transaction, and a fenced
+        # append writes neither, so every entry names a message that stands
+        # (the Scylla store has to check that; here it holds by construction).
+        def query(db: sqlite3.Connection) -> Dedup | None:
+            row = db.execute(
+                "SELECT channel, seq, ts FROM dedup WHERE sender = ? AND cid = ?", (sender, cid)
+            ).fetchone()
+            return None if row is None else Dedup(*row)
+
+        return await self._run(query)
+
+    # -- read markers --------------------------------------------------------------
+
+    async def advance_read_marker(self, user: int, channel: int, seq: int) -> None:
+        await self._transaction(
+            lambda db: db.execute(
+                "INSERT INTO read_markers (user, channel, seq) VALUES (?, ?, ?)"
+                " ON CONFLICT (user, channel) DO UPDATE SET seq = max(seq, excluded.seq)",
+                (user, channel, seq),
+            )
+        )
+
+    async def read_markers(self, user: int) -> dict[int, int]:
+        def query(db: sqlite3.Connection) -> dict[int, int]:
+            rows = db.execute("SELECT channel, seq FROM read_markers WHERE user = ?", (user,))
+            return dict(rows.fetchall())
+
+        return await self._run(query)
+
+    # -- cluster membership ----------------------------------------------------------
+
+    async def register_node(self, node: NodeRecord, ttl: float) -> None:
+        def register(db: sqlite3.Connection) -> None:
+            now = time.time()
+            # Expired rows go here, so the table stays as small as the live set.
+            db.execute("DELETE FROM nodes WHERE expires <= ?", (now,))
+            db.execute(
+                "INSERT OR REPLACE INTO nodes (node, address, started, expires)"
+                " VALUES (?, ?, ?, ?)",
+                (node.node, node.address, node.started, now + ttl),
+            )
+
+        await self._transaction(register)
+
+    async def live_nodes(self) -> list[NodeRecord]:
+        def query(db: sqlite3.Connection) -> list[NodeRecord]:
+            rows = db.execute(
+                "SELECT node, address, started FROM nodes WHERE expires > ? ORDER BY node",
+                (time.time(),),
+            )
+            return [NodeRecord(*row) for row in rows]
+
+        return await self._run(query)
+
+    async def remove_node(self, node: int) -> None:
+        await self._transaction(lambda db: db.execute("DELETE FROM nodes WHERE node = ?", (node,)))
+
+
+def _connect(path: str) -> sqlite3.Connection:
+    # Autocommit mode (isolation_level=None): transactions are explicit, see
+    # EmbeddedStore._transaction. check_same_thread=False: the limiter, not
+    # the thread identity, keeps the connection single-user.
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        db.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+        (mode,) = db.execute("PRAGMA journal_mode = WAL").fetchone()
+        if mode != "wal":
+            raise StoreError(f"{path}: cannot use write-ahead logging (journal mode {mode})")
+        db.execute("PRAGMA synchronous = FULL")
+        ensure_schema(db)
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def _guarded(fn: Callable[..., T], *args: object) -> T:
+    """Call `fn` and translate sqlite's exceptions into the Store's own."""
+    try:
+        return fn(*args)
+    except sqlite3.IntegrityError as exc:
+        raise Conflict(str(exc)) from exc
+    except sqlite3.Error as exc:
+        code = getattr(exc, "sqlite_errorcode", None)
+        if code is not None and code & 0xFF in _TRANSIENT:
+            raise Unavailable(f"sqlite: {exc}") from exc
+        raise StoreError(f"sqlite: {exc}") from exc
+
+
+def _read_channel(db: sqlite3.Connection, channel: int) -> Channel | None:
+    row = db.execute(
+        "SELECT kind, name, created FROM channels WHERE channel = ?", (channel,)
+    ).fetchone()
+    if row is None:
+        return None
+    kind, name, created = row
+    members = db.execute("SELECT user FROM members WHERE channel = ?", (channel,))
+    return Channel(channel, ChannelKind(kind), name, created, {user for (user,) in members})
+
+
+def _insert_channel(db: sqlite3.Connection, channel: Channel) -> None:
+    db.execute(
+        "INSERT INTO channels (channel, kind, name, created) VALUES (?, ?, ?, ?)",
+        (channel.channel, channel.kind.value, channel.name, channel.created),
+    )
+    _insert_members(db, [(channel.channel, user) for user in channel.members])
+
+
+def _insert_members(db: sqlite3.Connection, rows: list[tuple[int, int]]) -> None:
+    db.executemany("INSERT OR IGNORE INTO members (channel, user) VALUES (?, ?)", rows)
+
+
+def _json_list(ids: Iterable[int]) -> str:
+    """Ids as one JSON parameter, read back with json_each: an IN list of any length."""
+    return json.dumps([int(i) for i in ids])
+
+
+def _checked_limit(limit: int) -> int:
+    # SQLite reads a negative LIMIT as "no limit"; the Store's is a cap.
+    if limit < 0:
+        raise ValueError(f"negative limit {limit}")
+    return limit

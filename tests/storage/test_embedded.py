@@ -1,0 +1,66 @@
+"""What only the embedded store has: a file on disk."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from storage import EmbeddedStore, StoreError, Unavailable
+
+from .fresh import message, new_id, new_name
+from .test_contract import new_user
+
+
+async def test_a_path_that_cannot_be_a_file_is_unavailable(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    with pytest.raises(Unavailable):
+        await EmbeddedStore.open(blocker / "chat.db")
+
+
+async def test_a_file_that_is_not_a_database_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "chat.db"
+    path.write_bytes(b"certainly not SQLite " * 500)
+    with pytest.raises(StoreError):
+        await EmbeddedStore.open(path)
+
+
+async def test_a_database_of_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "chat.db"
+    await (await EmbeddedStore.open(path)).aclose()
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA user_version = 999")
+    db.close()
+    with pytest.raises(StoreError, match="version 999"):
+        await EmbeddedStore.open(path)
+
+
+async def test_everything_survives_reopening_and_fencing_continues(tmp_path: Path) -> None:
+    path = tmp_path / "chat.db"
+    user, channel = new_user(), new_id()
+    store = await EmbeddedStore.open(path)
+    await store.create_user(user)
+    old_lease = await store.take_lease(channel)
+    first = message(channel, 1)
+    await store.append(old_lease, first)
+    await store.aclose()
+
+    store = await EmbeddedStore.open(path)
+    try:
+        assert await store.get_user(user.user) == user
+        lease = await store.take_lease(channel)
+        assert lease.last == 1
+        assert lease.epoch > old_lease.epoch
+        assert await store.read_range(channel, 0, 10, 10) == [first]
+    finally:
+        await store.aclose()
+
+
+async def test_a_closed_store_refuses_calls(tmp_path: Path) -> None:
+    store = await EmbeddedStore.open(tmp_path / "chat.db")
+    await store.aclose()
+    await store.aclose()
+    with pytest.raises(StoreError, match="closed"):
+        await store.user_by_name(new_name("user"))

@@ -4,6 +4,8 @@ from ._api import Store
 from ._credentials import hash_password, new_token, token_hash, verify_password
 from ._embedded import EmbeddedStore
 from ._errors import Conflict, Fenced, StoreError, Unavailable, UsernameTaken
+from ._scylla import ScyllaStore
+from ._scylla_cluster import ScyllaCluster
 from ._values import (
     Channel,
     ChannelKind,
@@ -27,6 +29,8 @@ __all__ = [
     "Message",
     "NodeRecord",
     "PushTarget",
+    "ScyllaCluster",
+    "ScyllaStore",
     "SeqLease",
     "Store",
     "StoreError",

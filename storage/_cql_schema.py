@@ -1,0 +1,90 @@
+"""The CQL schema of ScyllaStore: one table per query it answers.
+
+Sizing rule: no partition grows without bound. Messages are split by
+(channel, bucket) with `bucket = seq // BUCKET_SIZE`, and a body longer than
+INLINE_BODY_MAX UTF-8 bytes lives in `message_bodies` under its own key, so the
+worst messages partition is ~BUCKET_SIZE * (INLINE_BODY_MAX + ~150 B) ~ 2.2 MB
+even when every body is 100,000 four-byte characters (~400 KB).
+"""
+
+from __future__ import annotations
+
+import re
+
+# Fixed forever: rows already written are found by this function of seq.
+BUCKET_SIZE = 1000
+
+# Bodies up to this many UTF-8 bytes are stored inline in the messages row.
+INLINE_BODY_MAX = 2048
+
+_KEYSPACE = re.compile(r"[a-z][a-z0-9_]{0,47}")
+_DATACENTER = re.compile(r"[A-Za-z0-9_.-]+")
+
+
+def bucket(seq: int) -> int:
+    """The messages partition (with the channel) that holds `seq`."""
+    return seq // BUCKET_SIZE
+
+
+# Nodes rows live by TTL and are rewritten every few seconds; their tombstones
+# only need to outlive a replica's absence (the hint window, 3 h by default).
+_TABLES = (
+    """users (
+        user bigint PRIMARY KEY, username text, password_hash blob, created bigint)""",
+    # The username claim (LWT) carries the whole account, so a login reads
+    # one partition.
+    """users_by_name (
+        username text PRIMARY KEY, user bigint, password_hash blob, created bigint)""",
+    """user_activity (user bigint PRIMARY KEY, last_active bigint)""",
+    # last_active is written USING TIMESTAMP <its value>, so the latest
+    # activity wins in any arrival order; a revoke's row deletion (timestamped
+    # in microseconds, far above any ms value) shadows late touches for good.
+    """devices (
+        user bigint, device bigint, name text, created bigint, last_active bigint,
+        token_hash blob, PRIMARY KEY (user, device))""",
+    """tokens (token_hash blob PRIMARY KEY, user bigint, device bigint)""",
+    """push_targets (
+        user bigint, device bigint, kind text, endpoint text,
+        fields frozen<list<frozen<tuple<text, text>>>>, PRIMARY KEY (user, device))""",
+    """channels (channel bigint PRIMARY KEY, kind text, name text, created bigint)""",
+    """channel_members (channel bigint, user bigint, PRIMARY KEY (channel, user))""",
+    """user_channels (user bigint, channel bigint, PRIMARY KEY (user, channel))""",
+    # Claimed by LWT; `created` rides along so every caller can write the
+    # same (deterministic) channel rows.
+    """direct_pairs (
+        low bigint, high bigint, channel bigint, created bigint,
+        PRIMARY KEY ((low, high)))""",
+    # epoch: written only by LWT. last: written USING TIMESTAMP
+    # (epoch << 40) + seq, see _scylla_messages.
+    """channel_heads (channel bigint PRIMARY KEY, epoch int, last bigint)""",
+    # body is unset (not null) when big is true; then message_bodies has it.
+    """messages (
+        channel bigint, bucket bigint, seq bigint, sender bigint, device bigint,
+        ts bigint, cid text, big boolean, body text,
+        PRIMARY KEY ((channel, bucket), seq))
+        WITH CLUSTERING ORDER BY (seq ASC)""",
+    """message_bodies (channel bigint, seq bigint, body text, PRIMARY KEY ((channel, seq)))""",
+    """dedup (
+        sender bigint, cid text, channel bigint, seq bigint, ts bigint,
+        PRIMARY KEY ((sender, cid)))""",
+    # seq is written USING TIMESTAMP seq: the highest marker wins.
+    """read_markers (user bigint, channel bigint, seq bigint, PRIMARY KEY (user, channel))""",
+    """nodes (node bigint PRIMARY KEY, address text, started bigint)
+        WITH gc_grace_seconds = 10800""",
+)
+
+
+def schema_statements(keyspace: str, local_dc: str, replication_factor: int) -> list[str]:
+    """CREATE ... IF NOT EXISTS for the keyspace and every table: safe to rerun."""
+    if not _KEYSPACE.fullmatch(keyspace):
+        raise ValueError(f"keyspace {keyspace!r} is not a lower-case CQL identifier")
+    if not _DATACENTER.fullmatch(local_dc):
+        raise ValueError(f"datacenter name {local_dc!r}")
+    if replication_factor < 1:
+        raise ValueError(f"replication factor {replication_factor} < 1")
+    keyspace_cql = (
+        f"CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication = "
+        f"{{'class': 'NetworkTopologyStrategy', '{local_dc}': {replication_factor}}}"
+    )
+    tables = [f"CREATE TABLE IF NOT EXISTS {keyspace}.{table}" for table in _TABLES]
+    return [keyspace_cql, *tables]

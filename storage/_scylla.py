@@ -1,0 +1,389 @@
+"""ScyllaStore: the Store on a ScyllaDB (or Apache Cassandra) cluster.
+
+Each method is a handful of prepared statements awaited through the Trio
+bridge (_trio_cql); independent statements of one call run concurrently.
+Lightweight transactions only where two writers race: the username claim,
+the direct pair claim and the sequence lease (_scylla_messages).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import trio
+from cassandra.query import BatchStatement, BatchType
+
+from . import _scylla_messages as messages
+from ._api import Store
+from ._errors import StoreError, UsernameTaken
+from ._scylla_cluster import ScyllaCluster
+from ._trio_cql import execute, fetch, gather
+from ._values import (
+    Channel,
+    ChannelKind,
+    Dedup,
+    Device,
+    Message,
+    NodeRecord,
+    PushTarget,
+    SeqLease,
+    User,
+)
+
+# Rows per page when reading a whole partition (members, devices, ...).
+_PAGE_ROWS = 1000
+
+# Member rows per single-partition batch: well under the server's 5 KiB
+# batch warning threshold.
+_MEMBERS_PER_BATCH = 100
+
+
+class ScyllaStore(Store):
+    """The Store on a CQL cluster. `await ScyllaStore.open(...)`, or wrap a ScyllaCluster.
+
+    Cheap to make: many stores (and many `trio.run()`s) may share one
+    ScyllaCluster; only a store made by `open` shuts its cluster down on aclose.
+    """
+
+    def __init__(self, cluster: ScyllaCluster, *, owns_cluster: bool = False) -> None:
+        self._cluster: ScyllaCluster | None = cluster
+        self._owns_cluster = owns_cluster
+
+    @classmethod
+    async def open(
+        cls,
+        contact_points: Sequence[tuple[str, int]],
+        keyspace: str,
+        **options: object,
+    ) -> ScyllaStore:
+        """Connect (on a worker thread; see ScyllaCluster.connect for the options)."""
+
+        def connect() -> ScyllaCluster:
+            return ScyllaCluster.connect(contact_points, keyspace, **options)  # type: ignore[arg-type]
+
+        return cls(await trio.to_thread.run_sync(connect), owns_cluster=True)
+
+    async def aclose(self) -> None:
+        cluster, self._cluster = self._cluster, None
+        if cluster is not None and self._owns_cluster:
+            await trio.to_thread.run_sync(cluster.shutdown)
+
+    @property
+    def _live(self) -> ScyllaCluster:
+        if self._cluster is None:
+            raise StoreError("the store is closed")
+        return self._cluster
+
+    # -- accounts -------------------------------------------------------------
+
+    async def create_user(self, user: User) -> None:
+        cluster = self._live
+        st = cluster.statements
+        claim = await execute(
+            cluster.session,
+            st.claim_username,
+            (user.username, user.user, user.password_hash, user.created),
+        )
+        if not claim.was_applied:
+            holder = claim.one()[claim.column_names.index("user")]
+            # Our own claim, answered ambiguously before (a timeout) and
+            # retried: finish it rather than refuse it.
+            if holder != user.user:
+                raise UsernameTaken(user.username)
+        await execute(
+            cluster.session,
+            st.insert_user,
+            (user.user, user.username, user.password_hash, user.created),
+        )
+
+    async def user_by_name(self, username: str) -> User | None:
+        cluster = self._live
+        row = (await execute(cluster.session, cluster.statements.user_by_name, (username,))).one()
+        return None if row is None else User(*row)
+
+    async def get_user(self, user: int) -> User | None:
+        cluster = self._live
+        row = (await execute(cluster.session, cluster.statements.user, (user,))).one()
+        return None if row is None else User(*row)
+
+    # -- devices and their tokens --------------------------------------------
+
+    async def add_device(self, device: Device, token_hash: bytes) -> None:
+        cluster = self._live
+        st = cluster.statements
+        # last_active carries its own value as write timestamp (see the
+        # devices table), so it needs a statement of its own; one partition,
+        # so one unlogged batch applies both atomically.
+        batch = _batch()
+        batch.add(
+            st.insert_device, (device.user, device.device, device.name, device.created, token_hash)
+        )
+        batch.add(
+            st.device_active, (device.last_active, device.last_active, device.user, device.device)
+        )
+        await gather(
+            [
+                lambda: execute(cluster.session, batch),
+                lambda: execute(
+                    cluster.session, st.insert_token, (token_hash, device.user, device.device)
+                ),
+            ]
+        )
+
+    async def device_by_token(self, token_hash: bytes) -> Device | None:
+        cluster = self._live
+        owner = (await execute(cluster.session, cluster.statements.token, (token_hash,))).one()
+        if owner is None:
+            return None
+        user, device = owner
+        row = (await execute(cluster.session, cluster.statements.device, (user, device))).one()
+        return _device(user, row)
+
+    async def devices(self, user: int) -> list[Device]:
+        cluster = self._live
+        rows = await fetch(
+            cluster.session, cluster.statements.devices.bind((user,)), page_rows=_PAGE_ROWS
+        )
+        found = (_device(user, row) for row in rows)
+        return [device for device in found if device is not None]
+
+    async def revoke_device(self, user: int, device: int) -> bool:
+        cluster = self._live
+        st = cluster.statements
+        row = (await execute(cluster.session, st.device, (user, device))).one()
+        if row is None:
+            return False
+        token_hash = row[4]
+        deletes = [
+            lambda: execute(cluster.session, st.delete_push_target, (user, device)),
+            lambda: execute(cluster.session, st.delete_device, (user, device)),
+        ]
+        if token_hash is not None:
+            deletes.append(lambda: execute(cluster.session, st.delete_token, (token_hash,)))
+        await gather(deletes)
+        return _device(user, row) is not None
+
+    async def touch_device(self, user: int, device: int, when: int) -> None:
+        # USING TIMESTAMP when: the latest activity wins in any arrival order.
+        cluster = self._live
+        st = cluster.statements
+        await gather(
+            [
+                lambda: execute(cluster.session, st.device_active, (when, when, user, device)),
+                lambda: execute(cluster.session, st.user_active, (when, when, user)),
+            ]
+        )
+
+    async def last_active(self, users: Iterable[int]) -> dict[int, int]:
+        cluster = self._live
+        wanted = sorted(set(users))
+        results = await gather(
+            [
+                lambda user=user: execute(cluster.session, cluster.statements.user_activity, (user,))
+                for user in wanted
+            ]
+        )
+        active = {}
+        for user, result in zip(wanted, results, strict=True):
+            row = result.one()
+            if row is not None and row[0] is not None:
+                active[user] = row[0]
+        return active
+
+    # -- push targets ----------------------------------------------------------
+
+    async def set_push_target(self, user: int, device: int, target: PushTarget | None) -> None:
+        cluster = self._live
+        st = cluster.statements
+        if target is None:
+            await execute(cluster.session, st.delete_push_target, (user, device))
+            return
+        # A frozen empty list is a value, not a null: it overwrites old fields.
+        await execute(
+            cluster.session,
+            st.insert_push_target,
+            (user, device, target.kind, target.endpoint, list(target.fields)),
+        )
+
+    async def push_targets(self, user: int) -> dict[int, PushTarget]:
+        cluster = self._live
+        rows = await fetch(
+            cluster.session, cluster.statements.push_targets.bind((user,)), page_rows=_PAGE_ROWS
+        )
+        return {
+            device: PushTarget(kind, endpoint, tuple((key, value) for key, value in fields or ()))
+            for device, kind, endpoint, fields in rows
+        }
+
+    # -- channels and membership ---------------------------------------------
+
+    async def open_direct(self, a: int, b: int, channel: int, now: int) -> Channel:
+        cluster = self._live
+        st = cluster.statements
+        low, high = min(a, b), max(a, b)
+        pair = (await execute(cluster.session, st.direct_pair, (low, high))).one()
+        if pair is None:
+            claim = await execute(cluster.session, st.claim_direct_pair, (low, high, channel, now))
+            if claim.was_applied:
+                created = Channel(channel, ChannelKind.DIRECT, "", now, {low, high})
+                await self._write_channel(cluster, created)
+                return created
+            # The LWT answer carries the winner's row.
+            names = claim.column_names
+            pair = claim.one()
+            pair = (pair[names.index("channel")], pair[names.index("created")])
+        found = await self.get_channel(pair[0])
+        if found is not None:
+            return found
+        # The pair's winner has not (or never will have) written the channel:
+        # its rows follow from the pair row alone, so write them the same way.
+        created = Channel(pair[0], ChannelKind.DIRECT, "", pair[1], {low, high})
+        await self._write_channel(cluster, created)
+        return created
+
+    async def create_group(self, channel: Channel) -> None:
+        await self._write_channel(self._live, channel)
+
+    async def _write_channel(self, cluster: ScyllaCluster, channel: Channel) -> None:
+        # Invariant: a channels row exists only once its initial members are
+        # stored (open_direct relies on it), so the row goes last.
+        await self._write_members(cluster, channel.channel, channel.members)
+        await execute(
+            cluster.session,
+            cluster.statements.insert_channel,
+            (channel.channel, channel.kind.value, channel.name, channel.created),
+        )
+
+    async def _write_members(
+        self, cluster: ScyllaCluster, channel: int, users: Iterable[int]
+    ) -> None:
+        st = cluster.statements
+        users = sorted(set(users))
+        batches = []
+        for start in range(0, len(users), _MEMBERS_PER_BATCH):
+            batch = _batch()
+            for user in users[start : start + _MEMBERS_PER_BATCH]:
+                batch.add(st.insert_member, (channel, user))
+            batches.append(batch)
+        await gather(
+            [lambda batch=batch: execute(cluster.session, batch) for batch in batches]
+            + [
+                lambda user=user: execute(cluster.session, st.insert_user_channel, (user, channel))
+                for user in users
+            ]
+        )
+
+    async def get_channel(self, channel: int) -> Channel | None:
+        cluster = self._live
+        st = cluster.statements
+        head, members = await gather(
+            [
+                lambda: execute(cluster.session, st.channel, (channel,)),
+                lambda: fetch(cluster.session, st.members.bind((channel,)), page_rows=_PAGE_ROWS),
+            ]
+        )
+        row = head.one()
+        if row is None:
+            return None
+        kind, name, created = row
+        return Channel(channel, ChannelKind(kind), name, created, {user for (user,) in members})
+
+    async def add_members(self, channel: int, users: Iterable[int]) -> None:
+        await self._write_members(self._live, channel, users)
+
+    async def remove_member(self, channel: int, user: int) -> None:
+        cluster = self._live
+        st = cluster.statements
+        await gather(
+            [
+                lambda: execute(cluster.session, st.delete_member, (channel, user)),
+                lambda: execute(cluster.session, st.delete_user_channel, (user, channel)),
+            ]
+        )
+
+    async def user_channels(self, user: int) -> list[int]:
+        cluster = self._live
+        rows = await fetch(
+            cluster.session, cluster.statements.user_channels.bind((user,)), page_rows=_PAGE_ROWS
+        )
+        return [channel for (channel,) in rows]
+
+    # -- messages ----------------------------------------------------------------
+
+    async def take_lease(self, channel: int) -> SeqLease:
+        return await messages.take_lease(self._live, channel)
+
+    async def append(self, lease: SeqLease, message: Message) -> None:
+        await messages.append(self._live, lease, message)
+
+    async def last_seqs(self, channels: Sequence[int]) -> dict[int, int]:
+        cluster = self._live
+        wanted = sorted(set(channels))
+        lasts = await gather(
+            [lambda channel=channel: messages.last_seq(cluster, channel) for channel in wanted]
+        )
+        return dict(zip(wanted, lasts, strict=True))
+
+    async def read_range(self, channel: int, after: int, upto: int, limit: int) -> list[Message]:
+        return await messages.read_range(self._live, channel, after, upto, limit)
+
+    async def read_before(self, channel: int, before: int, limit: int) -> list[Message]:
+        return await messages.read_before(self._live, channel, before, limit)
+
+    async def find_dedup(self, sender: int, cid: str) -> Dedup | None:
+        return await messages.find_dedup(self._live, sender, cid)
+
+    # -- read markers --------------------------------------------------------------
+
+    async def advance_read_marker(self, user: int, channel: int, seq: int) -> None:
+        # USING TIMESTAMP seq: the highest marker wins in any arrival order.
+        cluster = self._live
+        await execute(
+            cluster.session, cluster.statements.advance_marker, (seq, seq, user, channel)
+        )
+
+    async def read_markers(self, user: int) -> dict[int, int]:
+        cluster = self._live
+        rows = await fetch(
+            cluster.session, cluster.statements.markers.bind((user,)), page_rows=_PAGE_ROWS
+        )
+        return dict(rows)
+
+    # -- cluster membership ----------------------------------------------------------
+
+    async def register_node(self, node: NodeRecord, ttl: float) -> None:
+        cluster = self._live
+        await execute(
+            cluster.session,
+            cluster.statements.insert_node,
+            (node.node, node.address, node.started, max(1, math.ceil(ttl))),
+        )
+
+    async def live_nodes(self) -> list[NodeRecord]:
+        cluster = self._live
+        rows = await fetch(cluster.session, cluster.statements.nodes.bind(()), page_rows=_PAGE_ROWS)
+        return sorted((NodeRecord(*row) for row in rows), key=lambda record: record.node)
+
+    async def remove_node(self, node: int) -> None:
+        cluster = self._live
+        await execute(cluster.session, cluster.statements.delete_node, (node,))
+
+
+def _batch() -> BatchStatement:
+    """An unlogged batch: for rows of one partition, applied as one mutation."""
+    batch = BatchStatement(batch_type=BatchType.UNLOGGED)
+    batch.is_idempotent = True
+    return batch
+
+
+def _device(user: int, row: tuple[Any, ...] | None) -> Device | None:
+    """A Device from its row; None for no row, or for a row holding only a
+    last_active cell (a touch of a device that was never added)."""
+    if row is None:
+        return None
+    device, name, created, last_active, _ = row
+    if created is None:
+        return None
+    return Device(user, device, name, created, created if last_active is None else last_active)

@@ -1,0 +1,267 @@
+"""Channel sequences on CQL: fenced leases, appends, range reads, dedup.
+
+Fencing without a transaction per append
+----------------------------------------
+`channel_heads` holds per channel an `epoch` (changed only by LWT) and `last`.
+A lease is an epoch. Every write an append makes (body row, message row, dedup
+row, head `last`) carries the write timestamp
+
+    (epoch << 40) + seq
+
+so for any two writes to the same cell, the newer epoch wins whatever the
+order they arrive in, and within one epoch the higher seq wins (head `last`
+only moves forward). After writing, append reads the head's epoch at quorum
+and raises Fenced unless it is still the lease's.
+
+Why no zombie (a holder that lost its lease in a pause or a partition) can
+get a message acknowledged under a seq the new holder also uses:
+
+1. take_lease commits the new epoch by Paxos at quorum *before* it reads
+   head `last` and the message buckets at quorum.
+2. A zombie write that completed before that read is seen (quorum
+   intersection) and adopted: `last` covers it, the new holder appends after
+   it, and the message stands (stored but never acknowledged, which the
+   Store contract allows: it counts as stored).
+3. A zombie write that completed after that read started is followed by the
+   zombie's epoch read, which starts after the epoch commit completed, so it
+   sees the new epoch (quorum intersection) and the zombie raises Fenced: the
+   message is never acknowledged. Its rows carry an older epoch in their
+   timestamp, so the new holder's writes to the same seq replace them.
+4. Until they are replaced, such rows lie above head `last`: take_lease
+   writes `last` with its new epoch's timestamp, which no zombie head write
+   can beat. Readers clamp to `last`, so nobody sees them, and find_dedup
+   ignores dedup entries above `last`.
+
+Limits: seq < 2**40 and epoch < 2**23, so the timestamp fits in 63 bits.
+Both are checked. Appends must write at quorum (ScyllaCluster enforces it).
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import trio
+from cassandra.query import UNSET_VALUE
+
+from ._cql_schema import INLINE_BODY_MAX, bucket
+from ._errors import Conflict, Fenced, StoreError
+from ._scylla_cluster import ScyllaCluster
+from ._trio_cql import execute, fetch, gather
+from ._values import Dedup, Message, SeqLease
+
+# A messages row as read: (seq, sender, device, ts, cid, big, body).
+_Row = tuple[Any, ...]
+
+_SEQ_BITS = 40
+_MAX_SEQ = (1 << _SEQ_BITS) - 1
+_MAX_EPOCH = (1 << (63 - _SEQ_BITS)) - 1
+
+# take_lease retries a lost epoch race this often, backing off from 10 ms.
+_LEASE_ATTEMPTS = 8
+_LEASE_BACKOFF = 0.010
+
+# Rows per page of a range read (at most ~2.2 KB each, see _cql_schema).
+_PAGE_ROWS = 500
+
+
+def _write_time(epoch: int, seq: int) -> int:
+    return (epoch << _SEQ_BITS) + seq
+
+
+async def take_lease(cluster: ScyllaCluster, channel: int) -> SeqLease:
+    session, st = cluster.session, cluster.statements
+    head = (await execute(session, st.head, (channel,))).one()
+    seen = None if head is None else head[0]
+    for attempt in range(_LEASE_ATTEMPTS):
+        if seen is None:
+            result = await execute(session, st.claim_new_head, (channel,))
+            epoch = 1
+        else:
+            if seen >= _MAX_EPOCH:
+                raise StoreError(f"channel {channel}: epoch {seen} is at its limit")
+            epoch = seen + 1
+            result = await execute(session, st.bump_epoch, (epoch, channel, seen))
+        if result.was_applied:
+            break
+        # The LWT answer carries the epoch that beat us: race again from it.
+        seen = result.one()[result.column_names.index("epoch")]
+        await trio.sleep(random.uniform(0, _LEASE_BACKOFF * 2**attempt))
+    else:
+        raise Conflict(f"channel {channel}: lost {_LEASE_ATTEMPTS} lease races in a row")
+    # The epoch is committed; only now read what is stored (step 1 above).
+    head = (await execute(session, st.head, (channel,))).one()
+    last = await _highest_stored(cluster, channel, 0 if head is None or head[1] is None else head[1])
+    await execute(session, st.advance_head, (_write_time(epoch, last), last, channel))
+    return SeqLease(channel, epoch, last)
+
+
+async def _highest_stored(cluster: ScyllaCluster, channel: int, last: int) -> int:
+    """The highest seq stored at or above `last`: what a crashed holder wrote
+    before moving the head counts as stored.
+
+    Scans from `last`'s bucket and always one bucket past it (in-flight appends
+    may straddle a boundary), then on while buckets hold newer rows.
+    """
+    session, st = cluster.session, cluster.statements
+    first = bucket(last)
+    current = first
+    while True:
+        top = (await execute(session, st.top_seq, (channel, current, last))).one()
+        if top is not None:
+            last = top[0]
+        elif current > first:
+            return last
+        current += 1
+
+
+async def append(cluster: ScyllaCluster, lease: SeqLease, message: Message) -> None:
+    if message.channel != lease.channel:
+        raise ValueError(f"message for channel {message.channel} under a lease on {lease.channel}")
+    if not 0 < message.seq <= _MAX_SEQ:
+        raise ValueError(f"seq {message.seq} outside 1..{_MAX_SEQ}")
+    session, st = cluster.session, cluster.statements
+    stamp = _write_time(lease.epoch, message.seq)
+    big = len(message.body.encode()) > INLINE_BODY_MAX
+    if big:
+        # First, so a message row flagged big always finds its body.
+        await execute(session, st.insert_body, (message.channel, message.seq, message.body, stamp))
+    await gather(
+        [
+            lambda: execute(
+                session,
+                st.insert_message,
+                (
+                    message.channel,
+                    bucket(message.seq),
+                    message.seq,
+                    message.sender,
+                    message.device,
+                    message.ts,
+                    message.cid,
+                    big,
+                    UNSET_VALUE if big else message.body,
+                    stamp,
+                ),
+            ),
+            lambda: execute(
+                session,
+                st.insert_dedup,
+                (message.sender, message.cid, message.channel, message.seq, message.ts, stamp),
+            ),
+        ]
+    )
+    # The epoch read must start after the writes completed (step 3 above);
+    # moving the head may run alongside it: a fenced head write always loses.
+    _, head = await gather(
+        [
+            lambda: execute(session, st.advance_head, (stamp, message.seq, message.channel)),
+            lambda: execute(session, st.head, (message.channel,)),
+        ]
+    )
+    row = head.one()
+    epoch = None if row is None else row[0]
+    if epoch != lease.epoch:
+        raise Fenced(f"channel {lease.channel}: lease epoch {lease.epoch}, head epoch {epoch}")
+
+
+async def last_seq(cluster: ScyllaCluster, channel: int) -> int:
+    row = (await execute(cluster.session, cluster.statements.head, (channel,))).one()
+    return 0 if row is None or row[1] is None else row[1]
+
+
+async def read_range(
+    cluster: ScyllaCluster, channel: int, after: int, upto: int, limit: int
+) -> list[Message]:
+    if limit < 0:
+        raise ValueError(f"negative limit {limit}")
+    if limit == 0 or upto <= after:
+        return []
+    session, st = cluster.session, cluster.statements
+    current = bucket(after + 1)
+
+    async def page(hi: int, want: int) -> list[_Row]:
+        return await fetch(
+            session,
+            st.range_up.bind((channel, current, after, hi, want)),
+            page_rows=_PAGE_ROWS,
+            want=want,
+        )
+
+    # The head read (the clamp) and the first bucket share one round trip.
+    last, rows = await gather([lambda: last_seq(cluster, channel), lambda: page(upto, limit)])
+    upto = min(upto, last)
+    rows = [row for row in rows if row[0] <= upto]
+    while len(rows) < limit and current < bucket(upto):
+        current += 1
+        rows += await page(upto, limit - len(rows))
+    return await _messages(cluster, channel, rows)
+
+
+async def read_before(
+    cluster: ScyllaCluster, channel: int, before: int, limit: int
+) -> list[Message]:
+    if limit < 0:
+        raise ValueError(f"negative limit {limit}")
+    if limit == 0:
+        return []
+    session, st = cluster.session, cluster.statements
+    top = min(before - 1, await last_seq(cluster, channel))
+    rows: list[_Row] = []
+    current = bucket(top)
+    while top > 0 and len(rows) < limit and current >= 0:
+        want = limit - len(rows)
+        rows += await fetch(
+            session,
+            st.range_down.bind((channel, current, top + 1, want)),
+            page_rows=_PAGE_ROWS,
+            want=want,
+        )
+        current -= 1
+    rows.reverse()
+    return await _messages(cluster, channel, rows)
+
+
+async def _messages(
+    cluster: ScyllaCluster, channel: int, rows: list[_Row]
+) -> list[Message]:
+    """Messages from their rows, with the big bodies fetched."""
+    session, st = cluster.session, cluster.statements
+    big = [row[0] for row in rows if row[5]]
+    found = await gather(
+        [lambda seq=seq: execute(session, st.body, (channel, seq)) for seq in big]
+    )
+    bodies: dict[int, str] = {}
+    for seq, result in zip(big, found, strict=True):
+        row = result.one()
+        if row is None:
+            # Never expected: the body is written before its message row.
+            raise StoreError(f"channel {channel} seq {seq}: body missing")
+        bodies[seq] = row[0]
+    return [
+        Message(
+            channel, seq, sender, device, bodies[seq] if is_big else body, ts, cid
+        )
+        for seq, sender, device, ts, cid, is_big, body in rows
+    ]
+
+
+async def find_dedup(cluster: ScyllaCluster, sender: int, cid: str) -> Dedup | None:
+    session, st = cluster.session, cluster.statements
+    row = (await execute(session, st.dedup, (sender, cid))).one()
+    if row is None:
+        return None
+    channel, seq, ts = row
+    origin, last = await gather(
+        [
+            lambda: execute(session, st.origin, (channel, bucket(seq), seq)),
+            lambda: last_seq(cluster, channel),
+        ]
+    )
+    # The entry counts only while its message stands as this sender's and is
+    # acknowledged-visible: a fenced zombie's rows may sit above `last` until
+    # the new holder overwrites that seq with another message (step 4 above).
+    if seq > last or origin.one() != (sender, cid):
+        return None
+    return Dedup(channel, seq, ts)
+

@@ -1,0 +1,130 @@
+"""The chat wire protocol v1, sans-IO: frames, their validation, the session.
+
+Nothing here does I/O or imports an event loop. A driver feeds a
+`ProtocolSession` the WebSocket messages it receives and the outcomes of the
+requests it carries out, and writes the bytes the session gives it back.
+Frames are values: requests (`*Request`), replies (`Ok` with a `*Result`, or
+`Err`) and events (`*Event`); `encode` turns any of them into one WebSocket
+message. `docs/protocol.rst` describes the protocol itself.
+"""
+
+from ._errors import ErrorCode, FrameError, LocalProtocolError
+from ._events import (
+    ByeEvent,
+    ByeReason,
+    ChannelEvent,
+    Event,
+    MsgEvent,
+    PresenceEvent,
+    ReceiptEvent,
+    TypingEvent,
+)
+from ._frames import decode_server_frame, encode
+from ._limits import Limits
+from ._ratelimit import TokenBucket
+from ._replies import (
+    AuthResult,
+    ChannelResult,
+    ChannelsResult,
+    DevicesResult,
+    Err,
+    LoginResult,
+    Ok,
+    PageResult,
+    PresenceResult,
+    Reply,
+    Result,
+    SendResult,
+    UserResult,
+)
+from ._requests import (
+    AuthRequest,
+    ChannelsRequest,
+    DevicesRequest,
+    DirectRequest,
+    GroupRequest,
+    HistoryRequest,
+    InviteRequest,
+    LeaveRequest,
+    LoginRequest,
+    LogoutRequest,
+    LookupRequest,
+    Phase,
+    PingRequest,
+    PresenceRequest,
+    PushRequest,
+    ReadRequest,
+    RegisterRequest,
+    Request,
+    RevokeRequest,
+    SendRequest,
+    SyncRequest,
+    TypingRequest,
+)
+from ._session import Close, Dispatch, Output, ProtocolSession, State
+from ._values import ChannelInfo, ChannelKind, CloseCode, DeviceInfo, Message, PushTarget, UserPresence
+
+__all__ = [
+    "AuthRequest",
+    "AuthResult",
+    "ByeEvent",
+    "ByeReason",
+    "ChannelEvent",
+    "ChannelInfo",
+    "ChannelKind",
+    "ChannelResult",
+    "ChannelsRequest",
+    "ChannelsResult",
+    "Close",
+    "CloseCode",
+    "DeviceInfo",
+    "DevicesRequest",
+    "DevicesResult",
+    "DirectRequest",
+    "Dispatch",
+    "Err",
+    "ErrorCode",
+    "Event",
+    "FrameError",
+    "GroupRequest",
+    "HistoryRequest",
+    "InviteRequest",
+    "LeaveRequest",
+    "Limits",
+    "LocalProtocolError",
+    "LoginRequest",
+    "LoginResult",
+    "LogoutRequest",
+    "LookupRequest",
+    "Message",
+    "MsgEvent",
+    "Ok",
+    "Output",
+    "PageResult",
+    "Phase",
+    "PingRequest",
+    "PresenceEvent",
+    "PresenceRequest",
+    "PresenceResult",
+    "ProtocolSession",
+    "PushRequest",
+    "PushTarget",
+    "ReadRequest",
+    "ReceiptEvent",
+    "RegisterRequest",
+    "Reply",
+    "Request",
+    "Result",
+    "RevokeRequest",
+    "SendRequest",
+    "SendResult",
+    "State",
+    "SyncRequest",
+    "TokenBucket",
+    "TypingEvent",
+    "TypingRequest",
+    "UserPresence",
+    "UserResult",
+    "decode_server_frame",
+    "encode",
+]

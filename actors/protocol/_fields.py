@@ -1,0 +1,129 @@
+"""Typed reads of a decoded frame's fields: validation at the edge.
+
+Every read either returns a value of the promised type and range or raises
+FieldError with the code to answer. Absent and nil are the same for optional
+fields; unknown fields are ignored, so later protocol versions may add them.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from ._errors import ErrorCode, FieldError
+
+#: Ids, seqs and times are signed 63-bit on every store and client.
+MAX_INT63 = (1 << 63) - 1
+
+_E = TypeVar("_E", bound=enum.Enum)
+
+
+def is_int(value: object) -> bool:
+    """True for msgpack integers; bool is an int subclass but never one here."""
+    return type(value) is int
+
+
+def bad(msg: str) -> FieldError:
+    return FieldError(ErrorCode.BAD_REQUEST, msg)
+
+
+class Fields:
+    """A frame's map, read field by field."""
+
+    __slots__ = ("_raw",)
+
+    def __init__(self, raw: Mapping[str, Any]) -> None:
+        self._raw = raw
+
+    def __contains__(self, key: str) -> bool:
+        """Present, possibly nil."""
+        return key in self._raw
+
+    def has(self, key: str) -> bool:
+        """Present and not nil."""
+        return self._raw.get(key) is not None
+
+    def _get(self, key: str) -> Any:
+        value = self._raw.get(key)
+        if value is None:
+            raise bad(f"missing field {key!r}")
+        return value
+
+    def integer(self, key: str, lo: int, hi: int = MAX_INT63) -> int:
+        value = self._get(key)
+        if not is_int(value):
+            raise bad(f"field {key!r} must be an integer")
+        if not lo <= value <= hi:
+            raise bad(f"field {key!r} must be in {lo}..{hi}")
+        return value
+
+    def id(self, key: str) -> int:
+        """A user, device or channel id: a positive 63-bit integer."""
+        return self.integer(key, 1)
+
+    def seq(self, key: str) -> int:
+        """A position in a channel: 0 (before the first message) or a seq."""
+        return self.integer(key, 0)
+
+    def opt_int(self, key: str, lo: int, hi: int, default: int) -> int:
+        return self.integer(key, lo, hi) if self.has(key) else default
+
+    def text(self, key: str, lo: int = 0, hi: int | None = None) -> str:
+        """A string of lo..hi characters (code points, not UTF-8 bytes)."""
+        value = self._get(key)
+        if type(value) is not str:
+            raise bad(f"field {key!r} must be a string")
+        if len(value) < lo or (hi is not None and len(value) > hi):
+            raise bad(f"field {key!r} must have {lo}..{hi} characters")
+        return value
+
+    def opt_text(self, key: str, lo: int, hi: int) -> str | None:
+        return self.text(key, lo, hi) if self.has(key) else None
+
+    def boolean(self, key: str) -> bool:
+        value = self._get(key)
+        if type(value) is not bool:
+            raise bad(f"field {key!r} must be a boolean")
+        return value
+
+    def enum(self, key: str, kind: type[_E]) -> _E:
+        value = self._get(key)
+        try:
+            return kind(value)
+        except ValueError:
+            raise bad(f"field {key!r} has an unknown value") from None
+
+    def ids(
+        self, key: str, max_len: int | None = None, too_many: ErrorCode = ErrorCode.BAD_REQUEST
+    ) -> frozenset[int]:
+        """A list of at most `max_len` ids; duplicates count once.
+
+        The length is checked before the elements so that an oversized list
+        costs one comparison, not a walk.
+        """
+        value = self._get(key)
+        if type(value) is not list:
+            raise bad(f"field {key!r} must be a list of ids")
+        if max_len is not None and len(value) > max_len:
+            raise FieldError(too_many, f"field {key!r} holds more than {max_len} ids")
+        if not all(is_int(item) and 1 <= item <= MAX_INT63 for item in value):
+            raise bad(f"field {key!r} must hold positive 63-bit integers")
+        return frozenset(value)
+
+    def array(self, key: str) -> list[Any]:
+        value = self._get(key)
+        if type(value) is not list:
+            raise bad(f"field {key!r} must be a list")
+        return value
+
+    def maps(self, key: str) -> list[Fields]:
+        """A list of maps, each to be read in turn."""
+        items = self.array(key)
+        if not all(type(item) is dict for item in items):
+            raise bad(f"field {key!r} must hold maps")
+        return [Fields(item) for item in items]
+
+    def other(self, known: frozenset[str]) -> dict[str, Any]:
+        """Fields not in `known`: provider fields of `push`."""
+        return {key: value for key, value in self._raw.items() if key not in known}

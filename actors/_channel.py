@@ -1,0 +1,244 @@
+"""ChannelActor: the single writer of one channel.
+
+It holds the channel's membership, its sequence lease and a window of recent
+(sender, cid) pairs, and it is the only code on any node that appends to the
+channel. Everything it does for one message happens before it looks at the
+next, so seqs are given out in mailbox order without a lock:
+
+    Post -> member? -> dedup -> seq = last + 1 -> durable append -> ok -> fan-out
+
+Invariants kept here:
+- seqs are 1..N with no gap: `last` moves only after the store accepted the
+  append, and a failed or uncertain append gives the lease up, so the next
+  post re-reads `last` under a new lease instead of guessing;
+- the same (sender, cid) always answers the same seq (window first, store
+  second);
+- readers are told `last`, the highest acknowledged seq, and read no further,
+  so a message a fenced-off holder wrote but never acknowledged stays unseen.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Iterable
+
+from runtime import Actor
+
+from storage import Fenced, Message, SeqLease, StoreError, Unavailable
+from storage import Channel as StoredChannel
+from storage import ChannelKind
+
+from ._failures import RequestFailed
+from ._messages import Access, ChannelView, Deliver, Announce, Invite, Leave, Post, PostReply
+from ._services import Services
+from .protocol import ChannelEvent, Err, ErrorCode, MsgEvent, Ok, SendResult, encode
+from .protocol import Message as WireMessage
+
+log = logging.getLogger(__name__)
+
+# (sender, cid) pairs remembered per active channel; older ones are found in
+# the store. A retry normally follows its original within seconds.
+DEDUP_WINDOW = 1024
+
+
+class ChannelActor(Actor):
+    __slots__ = ("_id", "_services", "_channel", "_lease", "_last", "_last_ts", "_recent")
+
+    def __init__(self, channel_id: int, services: Services) -> None:
+        self._id = channel_id
+        self._services = services
+        self._channel: StoredChannel | None = None
+        self._lease: SeqLease | None = None
+        self._last = 0
+        self._last_ts = 0
+        self._recent: OrderedDict[tuple[int, str], tuple[int, int]] = OrderedDict()
+
+    async def started(self) -> None:
+        store = self._services.store
+        self._channel = await store.get_channel(self._id)
+        if self._channel is not None:
+            self._last = (await store.last_seqs([self._id])).get(self._id, 0)
+
+    async def receive(self, message: object) -> object:
+        """Handle one message; a refused ask returns its RequestFailed.
+
+        A refusal is an answer, not a crash: only bugs escape from here.
+        """
+        try:
+            return await self._handle(message)
+        except RequestFailed as refusal:
+            return refusal
+        except StoreError as exc:
+            return RequestFailed(ErrorCode.UNAVAILABLE, f"store unavailable, retry: {exc}")
+
+    async def _handle(self, message: object) -> object:
+        if isinstance(message, Post):
+            await self._post(message)
+        elif isinstance(message, Access):
+            return self._view(message.user)
+        elif isinstance(message, Invite):
+            await self._invite(message)
+        elif isinstance(message, Leave):
+            await self._leave(message)
+        elif isinstance(message, Announce):
+            await self._reload()
+            self._announce(self._members())
+        else:
+            raise TypeError(f"channel actor got {message!r}")
+        return None
+
+    # -- reading ---------------------------------------------------------------
+
+    def _members(self) -> frozenset[int]:
+        return self._channel.members if self._channel is not None else frozenset()
+
+    def _view(self, user: int) -> ChannelView:
+        channel = self._channel
+        if channel is None or user not in channel.members:
+            raise RequestFailed(ErrorCode.NOT_MEMBER, "not a member of this channel")
+        return ChannelView(
+            channel=self._id,
+            kind=channel.kind.value,
+            name=channel.name,
+            members=channel.members,
+            last=self._last,
+        )
+
+    # -- sending ---------------------------------------------------------------
+
+    async def _post(self, post: Post) -> None:
+        try:
+            reply = await self._append(post)
+        except RequestFailed as failure:
+            reply = encode(Err(post.request_id, failure.code, failure.message))
+        self._reply(post, reply)
+
+    async def _append(self, post: Post) -> bytes:
+        if post.sender not in self._members():
+            raise RequestFailed(ErrorCode.NOT_MEMBER, "not a member of this channel")
+        earlier = await self._find_earlier(post.sender, post.cid)
+        if earlier is not None:
+            earlier_channel, seq, ts = earlier
+            return encode(Ok(post.request_id, SendResult(channel=earlier_channel, seq=seq, ts=ts)))
+        lease = await self._current_lease()
+        message = Message(
+            channel=self._id,
+            seq=self._last + 1,
+            sender=post.sender,
+            device=post.device,
+            body=post.body,
+            # Never earlier than the message before it: clocks step back.
+            ts=max(self._services.clock_ms(), self._last_ts),
+            cid=post.cid,
+        )
+        try:
+            await self._services.store.append(lease, message)
+        except (Fenced, Unavailable) as exc:
+            # Whether the write landed is unknown (a timeout) or another node
+            # owns the channel now: give the lease up, so the next post takes a
+            # fresh one and reads `last` again rather than reusing this seq.
+            self._lease = None
+            log.warning("channel %d: append of seq %d not acknowledged: %s", self._id, message.seq, exc)
+            raise RequestFailed(ErrorCode.UNAVAILABLE, "message not stored, retry with the same cid") from None
+        self._last, self._last_ts = message.seq, message.ts
+        self._remember(post.sender, post.cid, message.seq, message.ts)
+        self._fan_out(message)
+        return encode(Ok(post.request_id, SendResult(channel=self._id, seq=message.seq, ts=message.ts)))
+
+    async def _find_earlier(self, sender: int, cid: str) -> tuple[int, int, int] | None:
+        earlier = self._recent.get((sender, cid))
+        if earlier is not None:
+            return (self._id, *earlier)
+        try:
+            dedup = await self._services.store.find_dedup(sender, cid)
+        except StoreError:
+            raise RequestFailed(ErrorCode.UNAVAILABLE, "store unavailable, retry") from None
+        if dedup is None:
+            return None
+        # The protocol makes (sender, cid) unique per sender, not per
+        # channel: a cid reused in another channel answers with that one.
+        return dedup.channel, dedup.seq, dedup.ts
+
+    async def _current_lease(self) -> SeqLease:
+        if self._lease is None:
+            try:
+                self._lease = await self._services.store.take_lease(self._id)
+            except StoreError:
+                raise RequestFailed(ErrorCode.UNAVAILABLE, "store unavailable, retry") from None
+            self._last = self._lease.last
+        return self._lease
+
+    def _remember(self, sender: int, cid: str, seq: int, ts: int) -> None:
+        self._recent[(sender, cid)] = (seq, ts)
+        if len(self._recent) > DEDUP_WINDOW:
+            self._recent.popitem(last=False)
+
+    def _reply(self, post: Post, frame: bytes) -> None:
+        self._services.tell_session(post.reply_to, PostReply(frame))
+
+    def _fan_out(self, message: Message) -> None:
+        frame = encode(
+            MsgEvent(
+                WireMessage(
+                    channel=message.channel,
+                    seq=message.seq,
+                    sender=message.sender,
+                    device=message.device,
+                    body=message.body,
+                    ts=message.ts,
+                    cid=message.cid,
+                )
+            )
+        )
+        self._services.deliver(self._members(), Deliver(frame=frame, except_device=message.device))
+
+    # -- membership -------------------------------------------------------------
+
+    async def _reload(self) -> None:
+        self._channel = await self._services.store.get_channel(self._id)
+
+    def _require_group_member(self, user: int) -> StoredChannel:
+        channel = self._channel
+        if channel is None or user not in channel.members:
+            raise RequestFailed(ErrorCode.NOT_MEMBER, "not a member of this channel")
+        if channel.kind is not ChannelKind.GROUP:
+            raise RequestFailed(ErrorCode.NOT_GROUP, "direct channels have exactly two members")
+        return channel
+
+    async def _invite(self, invite: Invite) -> None:
+        channel = self._require_group_member(invite.by)
+        new = invite.users - channel.members
+        if not new:
+            return
+        if len(channel.members) + len(new) > self._services.limits.max_group_members:
+            raise RequestFailed(
+                ErrorCode.TOO_MANY_MEMBERS,
+                f"a group has at most {self._services.limits.max_group_members} members",
+            )
+        await self._services.require_users(new)
+        await self._services.store.add_members(self._id, new)
+        await self._reload()
+        self._announce(self._members())
+
+    async def _leave(self, leave: Leave) -> None:
+        self._require_group_member(leave.user)
+        await self._services.store.remove_member(self._id, leave.user)
+        await self._reload()
+        # The one who left learns the new member list too, so every client
+        # can drop the channel from its list on the same event.
+        self._announce(self._members() | {leave.user})
+
+    def _announce(self, users: Iterable[int]) -> None:
+        channel = self._channel
+        if channel is None:
+            return
+        frame = encode(
+            ChannelEvent(
+                channel=self._id,
+                kind=channel.kind.value,
+                name=channel.name,
+                members=channel.members,
+            )
+        )
+        self._services.deliver(users, Deliver(frame=frame))

@@ -1,0 +1,220 @@
+"""The authenticated requests other than `send`: what each one does.
+
+Anything that must be decided by a channel's single writer (membership,
+`last`) is asked of its ChannelActor; what only reads or writes the user's
+own rows goes straight to the store. Reads of messages happen here, in the
+session's handler task, not in the channel actor: a long `sync` never
+holds up the channel's sends. They stop at the `last` the channel reported,
+its highest acknowledged seq.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import trio
+
+from runtime import ActorDead, ActorRef, AskTimeout, IdGenerator
+from storage import Channel as StoredChannel
+from storage import ChannelKind as StoredKind
+from storage import Message as StoredMessage
+from storage import PushTarget as StoredPushTarget
+
+from ._accounts import Accounts
+from ._failures import RequestFailed
+from ._messages import Access, Announce, ChannelView, DeviceRevoked, Invite, Leave
+from ._services import Services
+from .protocol import (
+    ChannelInfo,
+    ChannelResult,
+    ChannelsRequest,
+    ChannelsResult,
+    DeviceInfo,
+    DevicesRequest,
+    DevicesResult,
+    DirectRequest,
+    ErrorCode,
+    GroupRequest,
+    HistoryRequest,
+    InviteRequest,
+    LeaveRequest,
+    LogoutRequest,
+    LookupRequest,
+    Message,
+    PageResult,
+    PushRequest,
+    ReadRequest,
+    Request,
+    Result,
+    RevokeRequest,
+    SyncRequest,
+    UserResult,
+)
+
+#: Channel rows read at once for one `channels` request.
+CHANNELS_READ_CONCURRENCY = 16
+
+
+class Handlers:
+    def __init__(self, services: Services, accounts: Accounts, ids: IdGenerator, ask_timeout: float) -> None:
+        self._services = services
+        self._store = services.store
+        self._accounts = accounts
+        self._ids = ids
+        self._ask_timeout = ask_timeout
+
+    async def handle(self, request: Request, user: int, device: int) -> Result | None:
+        match request:
+            case LookupRequest():
+                return UserResult(await self._accounts.lookup(request.username))
+            case DirectRequest():
+                return await self._direct(user, request.user)
+            case GroupRequest():
+                return await self._group(user, request.name, request.members)
+            case InviteRequest():
+                await self._ask_channel(request.channel, Invite(by=user, users=request.users))
+            case LeaveRequest():
+                await self._ask_channel(request.channel, Leave(user))
+            case ChannelsRequest():
+                return await self._channels(user)
+            case SyncRequest():
+                return await self._sync(user, request)
+            case HistoryRequest():
+                return await self._history(user, request)
+            case ReadRequest():
+                view = await self._view(request.channel, user)
+                await self._store.advance_read_marker(user, request.channel, min(request.seq, view.last))
+            case DevicesRequest():
+                devices = await self._store.devices(user)
+                return DevicesResult(DeviceInfo(d.device, d.name, d.last_active) for d in devices)
+            case RevokeRequest():
+                if not await self._store.revoke_device(user, request.device):
+                    raise RequestFailed(ErrorCode.NOT_FOUND, "no such device")
+                self._revoked(user, request.device)
+            case LogoutRequest():
+                await self._store.revoke_device(user, device)
+                # Queued before this returns, so the `ok` (queued by the
+                # session right after) still reaches the device before `bye`.
+                self._revoked(user, device)
+            case PushRequest():
+                target = request.target
+                stored = None if target is None else StoredPushTarget(target.kind, target.endpoint, target.fields)
+                await self._store.set_push_target(user, device, stored)
+            case _:
+                raise RequestFailed(ErrorCode.BAD_REQUEST, f"{request.T!r} is not served by this node")
+        return None
+
+    def _revoked(self, user: int, device: int) -> None:
+        """Tell the user's live sessions of `device` that its token is gone."""
+        self._services.deliver([user], DeviceRevoked(device))
+
+    # -- channels ----------------------------------------------------------------
+
+    def _channel(self, channel: int) -> ActorRef:
+        return self._services.channels.ref(("channel", channel))
+
+    async def _ask_channel(self, channel: int, message: object) -> object:
+        try:
+            answer = await self._channel(channel).ask(message, self._ask_timeout)
+        except (AskTimeout, ActorDead) as exc:
+            raise RequestFailed(ErrorCode.UNAVAILABLE, f"channel busy, retry: {exc}") from None
+        if isinstance(answer, RequestFailed):
+            raise answer
+        return answer
+
+    async def _view(self, channel: int, user: int) -> ChannelView:
+        view = await self._ask_channel(channel, Access(user))
+        assert isinstance(view, ChannelView)
+        return view
+
+    async def _direct(self, user: int, other: int) -> ChannelResult:
+        if other == user:
+            raise RequestFailed(ErrorCode.BAD_REQUEST, "a direct channel needs another user")
+        await self._services.require_users([other])
+        proposed = self._ids.next_id()
+        channel = await self._store.open_direct(user, other, proposed, self._services.clock_ms())
+        if channel.channel == proposed:
+            self._announce(channel.channel)
+        return ChannelResult(channel.channel)
+
+    async def _group(self, user: int, name: str, invited: Iterable[int]) -> ChannelResult:
+        members = frozenset(invited) | {user}
+        limit = self._services.limits.max_group_members
+        if len(members) > limit:
+            raise RequestFailed(ErrorCode.TOO_MANY_MEMBERS, f"a group has at most {limit} members")
+        await self._services.require_users(members - {user})
+        channel = StoredChannel(
+            channel=self._ids.next_id(),
+            kind=StoredKind.GROUP,
+            name=name,
+            created=self._services.clock_ms(),
+            members=members,
+        )
+        await self._store.create_group(channel)
+        self._announce(channel.channel)
+        return ChannelResult(channel.channel)
+
+    def _announce(self, channel: int) -> None:
+        """New channel: its actor tells every member's devices (`channel` event)."""
+        try:
+            self._channel(channel).tell_nowait(Announce())
+        except ActorDead:
+            pass  # shutting down; members see it in their next `channels`
+
+    async def _channels(self, user: int) -> ChannelsResult:
+        ids = await self._store.user_channels(user)
+        lasts = await self._store.last_seqs(ids)
+        markers = await self._store.read_markers(user)
+        rows: dict[int, StoredChannel] = {}
+        limiter = trio.CapacityLimiter(CHANNELS_READ_CONCURRENCY)
+
+        async def read(channel: int) -> None:
+            async with limiter:
+                row = await self._store.get_channel(channel)
+            if row is not None and user in row.members:
+                rows[channel] = row
+
+        async with trio.open_nursery() as nursery:
+            for channel in ids:
+                nursery.start_soon(read, channel)
+        return ChannelsResult(
+            ChannelInfo(
+                channel=row.channel,
+                kind=row.kind.value,
+                name=row.name,
+                members=row.members,
+                last=lasts.get(row.channel, 0),
+                read=markers.get(row.channel, 0),
+            )
+            for row in sorted(rows.values(), key=lambda row: row.channel)
+        )
+
+    # -- messages ----------------------------------------------------------------
+
+    async def _sync(self, user: int, request: SyncRequest) -> PageResult:
+        view = await self._view(request.channel, user)
+        stored = await self._store.read_range(request.channel, request.after, view.last, request.limit)
+        reached = stored[-1].seq if stored else request.after
+        return PageResult(_wire_messages(stored), more=reached < view.last)
+
+    async def _history(self, user: int, request: HistoryRequest) -> PageResult:
+        view = await self._view(request.channel, user)
+        before = min(request.before, view.last + 1)
+        stored = await self._store.read_before(request.channel, before, request.limit)
+        oldest = stored[0].seq if stored else before
+        return PageResult(_wire_messages(stored), more=oldest > 1)
+
+
+def _wire_messages(stored: list[StoredMessage]) -> list[Message]:
+    return [
+        Message(
+            channel=m.channel,
+            seq=m.seq,
+            sender=m.sender,
+            device=m.device,
+            body=m.body,
+            ts=m.ts,
+            cid=m.cid,
+        )
+        for m in stored
+    ]

@@ -1,0 +1,362 @@
+"""DeviceSession: one WebSocket, driven through the sans-IO ProtocolSession.
+
+Two halves, so that reading never waits on writing:
+- the reader task takes frames off the socket, lets the protocol session
+  decide what each one is, and carries out requests: sends in line (their
+  order is the device's order), everything else in handler tasks, at most
+  `MAX_IN_FLIGHT` at a time so a client cannot make us hold unbounded work;
+- the writer is an actor hosted in this session whose bounded mailbox is the
+  device's outbound queue. Channels and users hand it frames without
+  waiting; when it is full the device is not reading, and the session ends
+  with `bye` (slow consumer) instead of slowing anyone else down.
+
+A crash here ends this connection only; its supervisor logs it once.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Hashable
+from functools import partial
+
+import trio
+from trio_websocket import ConnectionClosed, WebSocketConnection
+
+from storage import StoreError
+from runtime import Actor, ActorDead, ActorRef, AskTimeout, MailboxFull, serve_actor
+
+from ._accounts import Accounts
+from ._failures import RequestFailed
+from ._handlers import Handlers
+from ._messages import Attach, Detach, Disconnect, Hangup, Outgoing, Post, PostReply
+from ._services import Services
+from .protocol import (
+    AuthRequest,
+    AuthResult,
+    ByeReason,
+    Close,
+    CloseCode,
+    Dispatch,
+    Err,
+    ErrorCode,
+    LoginRequest,
+    LoginResult,
+    LogoutRequest,
+    Ok,
+    Output,
+    ProtocolSession,
+    RegisterRequest,
+    Request,
+    SendRequest,
+    UserResult,
+)
+
+log = logging.getLogger(__name__)
+
+#: Requests of one connection being handled at once (sends not counted:
+#: they queue in their channel's mailbox). More waits, and stops the reader.
+MAX_IN_FLIGHT = 32
+
+#: Seconds to get a `bye` out to a peer that stopped reading.
+BYE_GRACE = 1.0
+
+_session_numbers = itertools.count(1)
+
+
+class _Writer(Actor):
+    """The device's outbound queue: writes each frame in mailbox order."""
+
+    __slots__ = ("_session",)
+
+    def __init__(self, session: DeviceSession) -> None:
+        self._session = session
+
+    async def receive(self, message: object) -> object:
+        session = self._session
+        if isinstance(message, Outgoing):
+            await session.write(message.frame)
+        elif isinstance(message, PostReply):
+            await session.write(message.frame)
+            session.post_answered()
+        elif isinstance(message, Disconnect):
+            await session.close(ByeReason(message.reason), message.retry_ms)
+        elif isinstance(message, Hangup):
+            await session.hang_up(message.code, message.reason)
+        else:
+            raise TypeError(f"session writer got {message!r}")
+        return None
+
+
+class SessionRef(ActorRef):
+    """The session's address for channels and users: its writer's, plus its policy.
+
+    The runtime reports a full mailbox to the sender; for a device that is
+    the moment to end the connection, so this ref tells the session before
+    passing the error on.
+    """
+
+    __slots__ = ("_writer", "_session")
+
+    def __init__(self, writer: ActorRef, session: DeviceSession) -> None:
+        self._writer = writer
+        self._session = session
+
+    @property
+    def key(self) -> Hashable:
+        return self._writer.key
+
+    @property
+    def alive(self) -> bool:
+        return self._writer.alive
+
+    async def tell(self, message: object) -> None:
+        await self._writer.tell(message)
+
+    def tell_nowait(self, message: object) -> None:
+        try:
+            self._writer.tell_nowait(message)
+        except MailboxFull:
+            self._session.overflowed()
+            raise
+
+    async def ask(self, message: object, timeout: float) -> object:
+        return await self._writer.ask(message, timeout)
+
+
+class DeviceSession:
+    def __init__(
+        self,
+        ws: WebSocketConnection,
+        services: Services,
+        accounts: Accounts,
+        handlers: Handlers,
+        *,
+        outbound_queue: int,
+        ask_timeout: float,
+    ) -> None:
+        self._ws = ws
+        self._services = services
+        self._accounts = accounts
+        self._outbound_queue = outbound_queue
+        self._ask_timeout = ask_timeout
+        self._protocol = ProtocolSession(now=trio.current_time(), limits=services.limits)
+        self._number = next(_session_numbers)
+        self._handlers = handlers
+        self._ref: SessionRef | None = None
+        self._in_flight = trio.Semaphore(MAX_IN_FLIGHT)
+        self._cancel_scope = trio.CancelScope()
+        self._slow = False
+        self._draining = False
+        self._posts_pending = 0
+        self._posts_done = trio.Event()
+        self.finished = trio.Event()
+
+    @property
+    def user(self) -> int | None:
+        return self._protocol.user
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[DeviceSession] = trio.TASK_STATUS_IGNORED) -> None:
+        try:
+            with self._cancel_scope:
+                async with trio.open_nursery() as nursery:
+                    writer = await nursery.start(
+                        partial(
+                            serve_actor,
+                            _Writer(self),
+                            key=("session", self._number),
+                            mailbox_size=self._outbound_queue,
+                        )
+                    )
+                    self._ref = SessionRef(writer, self)
+                    task_status.started(self)
+                    await self._read(nursery)
+                    nursery.cancel_scope.cancel()
+            if self._slow:
+                await self._bye_now(ByeReason.SLOW_CONSUMER)
+        finally:
+            self._detach()
+            self._protocol.closed()
+            self.finished.set()
+
+    async def drain(self, retry_ms: int) -> None:
+        """Stop taking requests, let accepted sends finish, then `bye` (draining)."""
+        self._draining = True
+        if self._posts_pending:
+            await self._posts_done.wait()
+        if self._ref is not None:
+            self._services.tell_session(self._ref, Disconnect(ByeReason.DRAINING.value, retry_ms))
+        await self.finished.wait()
+
+    def overflowed(self) -> None:
+        """The outbound queue is full: the device does not read. Cut it off."""
+        if not self._slow:
+            log.info("session %d (user %s): slow consumer, closing", self._number, self.user)
+            self._slow = True
+            self._cancel_scope.cancel()
+
+    def _detach(self) -> None:
+        user, device = self._protocol.user, self._protocol.device
+        if user is None or device is None or self._ref is None:
+            return
+        try:
+            self._services.users.ref(("user", user)).tell_nowait(Detach(device, self._ref))
+        except (MailboxFull, ActorDead):
+            pass  # the user actor drops dead sessions on its next delivery
+
+    # -- writing -----------------------------------------------------------------
+
+    async def write(self, frame: bytes) -> None:
+        try:
+            await self._ws.send_message(frame)
+        except ConnectionClosed:
+            self._cancel_scope.cancel()
+
+    def post_answered(self) -> None:
+        self._posts_pending -= 1
+        if self._posts_pending == 0:
+            self._posts_done.set()
+            self._posts_done = trio.Event()
+
+    async def close(self, reason: ByeReason, retry_ms: int | None = None) -> None:
+        """Say `bye`, then close: called by the writer, after every earlier frame."""
+        await self._send_outputs(self._protocol.closing(reason, retry_ms))
+
+    async def hang_up(self, code: int, reason: str) -> None:
+        await self._send_output(Close(CloseCode(code), reason))
+
+    async def _bye_now(self, reason: ByeReason) -> None:
+        """Bypass the (full) queue: one `bye` straight to the socket, then close."""
+        with trio.move_on_after(BYE_GRACE):
+            for output in self._protocol.closing(reason):
+                await self._send_output(output)
+        with trio.move_on_after(BYE_GRACE):
+            await self._ws.aclose(reason.close_code, reason.value)
+
+    async def _send_outputs(self, outputs: list[Output]) -> None:
+        for output in outputs:
+            await self._send_output(output)
+
+    async def _send_output(self, output: Output) -> None:
+        if isinstance(output, Close):
+            await self._ws.aclose(int(output.code), output.reason)
+            self._cancel_scope.cancel()
+            return
+        data = self._protocol.send(output)
+        if data is not None:
+            await self.write(data)
+
+    def _reply(self, reply: Ok | Err) -> None:
+        data = self._protocol.send(reply)
+        if data is not None and self._ref is not None:
+            self._services.tell_session(self._ref, Outgoing(data))
+
+    # -- reading -----------------------------------------------------------------
+
+    async def _read(self, nursery: trio.Nursery) -> None:
+        ws, protocol = self._ws, self._protocol
+        while True:
+            try:
+                message = await ws.get_message()
+            except ConnectionClosed:
+                return
+            now = trio.current_time()
+            if isinstance(message, str):
+                outputs = protocol.receive_text(message, now)
+            else:
+                outputs = protocol.receive_bytes(message, now)
+            for output in outputs:
+                if isinstance(output, Dispatch):
+                    await self._dispatch(output.request, nursery)
+                elif isinstance(output, Close):
+                    # Through the writer, after the err frame queued before it;
+                    # the writer's close ends this session.
+                    await self._hang_up(output)
+                    return
+                else:
+                    self._reply(output)
+
+    async def _hang_up(self, close: Close) -> None:
+        assert self._ref is not None
+        with trio.move_on_after(BYE_GRACE):
+            await self._ref.tell(Hangup(int(close.code), close.reason))
+            await trio.sleep_forever()
+
+    async def _dispatch(self, request: Request, nursery: trio.Nursery) -> None:
+        if self._draining:
+            self._reply(Err(request.id, ErrorCode.UNAVAILABLE, "node is draining, reconnect"))
+        elif isinstance(request, SendRequest):
+            await self._post(request)
+        elif isinstance(request, AuthRequest | RegisterRequest | LoginRequest | LogoutRequest):
+            # In line: the protocol waits for auth's outcome anyway, and the
+            # others are once-per-connection.
+            await self._answer(request)
+        else:
+            await self._in_flight.acquire()
+            nursery.start_soon(self._answer_released, request)
+
+    async def _answer_released(self, request: Request) -> None:
+        try:
+            await self._answer(request)
+        finally:
+            self._in_flight.release()
+
+    async def _answer(self, request: Request) -> None:
+        try:
+            try:
+                result = await self._handle(request)
+            except StoreError as exc:
+                raise RequestFailed(ErrorCode.UNAVAILABLE, f"store unavailable, retry: {exc}") from None
+        except RequestFailed as failure:
+            if isinstance(request, AuthRequest):
+                self._protocol.auth_rejected()
+            self._reply(Err(request.id, failure.code, failure.message, retry=failure.retry_ms))
+            return
+        self._reply(Ok(request.id, result))
+
+    async def _handle(self, request: Request) -> object:
+        if isinstance(request, RegisterRequest):
+            return UserResult(await self._accounts.register(request.username, request.password))
+        if isinstance(request, LoginRequest):
+            login = await self._accounts.login(request.username, request.password, request.device)
+            return LoginResult(login.user, login.device, login.token)
+        if isinstance(request, AuthRequest):
+            return await self._authenticate(request)
+        user, device = self._protocol.user, self._protocol.device
+        assert user is not None and device is not None
+        return await self._handlers.handle(request, user, device)
+
+    async def _authenticate(self, request: AuthRequest) -> AuthResult:
+        assert self._ref is not None
+        device = await self._accounts.authenticate(request.token)
+        try:
+            # Before `ok`: every message stored after this reaches the device
+            # live, every one before it is there for the `sync` that follows.
+            await self._services.users.ref(("user", device.user)).ask(
+                Attach(device.device, self._ref), self._ask_timeout
+            )
+        except (AskTimeout, ActorDead) as exc:
+            raise RequestFailed(ErrorCode.UNAVAILABLE, f"cannot attach the device now: {exc}") from None
+        self._protocol.authenticated(device.user, device.device)
+        return AuthResult(device.user, device.device, self._services.limits.heartbeat)
+
+    async def _post(self, request: SendRequest) -> None:
+        assert self._ref is not None
+        user, device = self._protocol.user, self._protocol.device
+        assert user is not None and device is not None
+        post = Post(
+            sender=user,
+            device=device,
+            request_id=request.id,
+            body=request.body,
+            cid=request.cid,
+            reply_to=self._ref,
+        )
+        try:
+            await self._services.channels.ref(("channel", request.channel)).tell(post)
+        except ActorDead:
+            self._reply(Err(request.id, ErrorCode.UNAVAILABLE, "node is shutting down"))
+            return
+        self._posts_pending += 1

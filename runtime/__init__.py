@@ -1,1 +1,47 @@
-"""runtime package."""
+"""The actor runtime: bounded mailboxes, OTP supervision, virtual actors, ids.
+
+It knows nothing about chat. Everything public is re-exported here; the
+private modules are implementation.
+"""
+
+from ._actor import Actor, ActorRef, Stoppable
+from ._child import Restart
+from ._dynamic import DynamicSupervisor
+from ._errors import (
+    ActorCrashed,
+    ActorDead,
+    ActorError,
+    AskTimeout,
+    MailboxFull,
+    SupervisorGaveUp,
+    TooManyChildren,
+)
+from ._host import serve_actor
+from ._ids import IdGenerator, IdParts
+from ._ref import LocalRef
+from ._registry import Registry
+from ._supervisor import ChildInfo, ChildSpec, Strategy, Supervisor
+
+__all__ = [
+    "Actor",
+    "ActorCrashed",
+    "ActorDead",
+    "ActorError",
+    "ActorRef",
+    "AskTimeout",
+    "ChildInfo",
+    "ChildSpec",
+    "DynamicSupervisor",
+    "IdGenerator",
+    "IdParts",
+    "LocalRef",
+    "MailboxFull",
+    "Registry",
+    "Restart",
+    "Stoppable",
+    "Strategy",
+    "Supervisor",
+    "SupervisorGaveUp",
+    "TooManyChildren",
+    "serve_actor",
+]

@@ -1,0 +1,269 @@
+"""The cell: one actor's bounded mailbox, its parked senders and the drain loop.
+
+A cell owns no task. Its owner (a registry's worker pool, or a hosting task)
+runs `drain` only while the mailbox is non-empty, which is what keeps an idle
+actor down to a few hundred bytes and lets a burst of messages be processed
+without a task switch per message.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Hashable
+from typing import Protocol
+
+import attrs
+import outcome
+import trio
+
+from . import _deadlines as deadlines
+from ._actor import Actor
+from ._errors import ActorDead
+
+# Messages processed in one drain before yielding to other tasks: Trio does not
+# preempt, so a long mailbox must not starve the rest of the node.
+_FAIR_BATCH = 64
+
+RUNNING = 0
+PASSIVATE = 1  # stop after the current message; queued messages go to a fresh instance
+FINAL = 2  # stop after the current message; refuse and fail everything else
+
+_message_types: set[type] = set()
+
+
+def check_message(message: object) -> None:
+    """Refuse anything but attrs instances: no dicts or tuples as messages in the system."""
+    cls = type(message)
+    if cls in _message_types:
+        return
+    if not attrs.has(cls):
+        raise TypeError(f"messages must be attrs instances, not {cls.__qualname__}")
+    _message_types.add(cls)
+
+
+class Owner(Protocol):
+    def schedule(self, cell: Cell) -> None:
+        """Run `cell` soon: it was idle and now has a message or a stop request."""
+
+
+class Ask:
+    """The one-shot reply slot of an `ask`; it travels in the mailbox with the message.
+
+    States: waiting (task set, in a deadline bucket), early (result set: the
+    reply came while the asker still waited for mailbox space), abandoned (the
+    asker left: a late reply is dropped here, so nothing is orphaned).
+    """
+
+    __slots__ = ("message", "task", "result", "abandoned", "bucket")
+
+    def __init__(self, message: object) -> None:
+        self.message = message
+        self.task: trio.lowlevel.Task | None = None
+        self.result: outcome.Outcome[object] | None = None
+        self.abandoned = False
+        self.bucket: set[Ask] | None = None
+
+    def resolve(self, result: outcome.Outcome[object]) -> None:
+        if self.abandoned:
+            return
+        task = self.task
+        if task is None:
+            self.result = result
+            return
+        self._leave()
+        trio.lowlevel.reschedule(task, result)
+
+    def expire(self) -> None:
+        """The deadline passed (called by the timer, which already dropped the bucket)."""
+        self.bucket = None
+        task = self.task
+        if task is not None:
+            self._leave()
+            trio.lowlevel.reschedule(task, outcome.Error(deadlines.Expired()))
+
+    def abort(self, _raise_cancel: object) -> trio.lowlevel.Abort:
+        self._leave()
+        return trio.lowlevel.Abort.SUCCEEDED
+
+    def _leave(self) -> None:
+        self.task = None
+        self.abandoned = True
+        if self.bucket is not None:
+            self.bucket.discard(self)
+            self.bucket = None
+
+    async def wait(self, deadline: float) -> object:
+        """Park the asker until the reply, or raise `deadlines.Expired` at `deadline`."""
+        result = self.result
+        if result is not None:
+            self.result = None
+            self.abandoned = True
+            return result.unwrap()
+        deadlines.add(self, deadline)
+        self.task = trio.lowlevel.current_task()
+        return await trio.lowlevel.wait_task_rescheduled(self.abort)
+
+
+class _Sender:
+    """A task waiting for mailbox space, with the item it will hand over."""
+
+    __slots__ = ("task", "item")
+
+    def __init__(self, task: trio.lowlevel.Task, item: object) -> None:
+        self.task: trio.lowlevel.Task | None = task
+        self.item = item
+
+    def abort(self, _raise_cancel: object) -> trio.lowlevel.Abort:
+        self.task = None
+        return trio.lowlevel.Abort.SUCCEEDED
+
+
+class Cell:
+    """Everything one actor instance needs between messages.
+
+    Invariants:
+    - `busy` is True from the moment the owner is asked to run the cell until
+      the owner finds it idle again; `schedule` is called only on False -> True.
+    - parked senders exist only while the mailbox is full: the drain moves one
+      sender's item in for each message it takes out, so order stays FIFO.
+    - `box` is None whenever the mailbox is empty and the cell is idle.
+    """
+
+    __slots__ = (
+        "key",
+        "capacity",
+        "owner",
+        "actor",
+        "box",
+        "senders",
+        "current",
+        "busy",
+        "dead",
+        "stop",
+        "idle_since",
+    )
+
+    def __init__(self, key: Hashable, capacity: int, owner: Owner) -> None:
+        self.key = key
+        self.capacity = capacity
+        self.owner = owner
+        self.actor: Actor | None = None
+        self.box: deque[object] | None = None
+        self.senders: deque[_Sender] | None = None
+        self.current: Ask | None = None
+        self.busy = False
+        self.dead = False
+        self.stop = RUNNING
+        self.idle_since = 0.0
+
+    def offer(self, item: object) -> bool:
+        """Queue `item` if there is room; False if the mailbox is full."""
+        if self.dead or self.stop == FINAL:
+            raise ActorDead(self.key)
+        box = self.box
+        if box is None:
+            box = self.box = deque()
+        elif len(box) >= self.capacity:
+            return False
+        box.append(item)
+        if not self.busy:
+            self.busy = True
+            self.owner.schedule(self)
+        return True
+
+    async def wait_to_put(self, item: object) -> None:
+        """Park until the drain hands `item` into the mailbox (or the cell dies)."""
+        sender = _Sender(trio.lowlevel.current_task(), item)
+        if self.senders is None:
+            self.senders = deque()
+        self.senders.append(sender)
+        await trio.lowlevel.wait_task_rescheduled(sender.abort)
+
+    def request_stop(self, how: int) -> None:
+        if self.dead or self.stop >= how:
+            return
+        self.stop = how
+        if not self.busy:
+            self.busy = True
+            self.owner.schedule(self)
+
+    async def drain(self) -> None:
+        """Process queued messages until the mailbox is empty or a stop is requested.
+
+        An exception from `receive` propagates to the owner, which decides what a
+        crash means; `current` then still names the ask being processed.
+        """
+        actor = self.actor
+        assert actor is not None
+        box = self.box
+        done = 0
+        while box and not self.stop:
+            item = box.popleft()
+            if self.senders:
+                self._admit(box)
+            if type(item) is Ask:
+                self.current = item
+                reply = await actor.receive(item.message)
+                self.current = None
+                item.resolve(outcome.Value(reply))
+            else:
+                await actor.receive(item)
+            done += 1
+            if done == _FAIR_BATCH:
+                done = 0
+                await trio.lowlevel.checkpoint()
+
+    def settle(self) -> bool:
+        """After a drain: mark the cell idle if nothing is queued. Returns whether it is idle."""
+        if self.box or self.stop:
+            return False
+        self.box = None
+        self.busy = False
+        return True
+
+    def _admit(self, box: deque[object]) -> None:
+        senders = self.senders
+        assert senders is not None
+        while senders:
+            sender = senders.popleft()
+            task = sender.task
+            if task is not None:
+                sender.task = None
+                box.append(sender.item)
+                trio.lowlevel.reschedule(task)
+                return
+
+    def die(self, error: Callable[[], Exception]) -> int:
+        """Fail every waiter with a fresh `error()`; return how many tells were dropped.
+
+        Idempotent. Called with no await in between the crash or stop and the
+        owner forgetting the cell, so no message can slip into a dead mailbox.
+        """
+        if self.dead:
+            return 0
+        self.dead = True
+        self.busy = True  # never schedule a dead cell again
+        self.actor = None
+        current, self.current = self.current, None
+        box, self.box = self.box, None
+        senders, self.senders = self.senders, None
+        if current is not None:
+            current.resolve(outcome.Error(error()))
+        dropped = 0
+        for item in box or ():
+            if type(item) is Ask:
+                item.resolve(outcome.Error(error()))
+            else:
+                dropped += 1
+        for sender in senders or ():
+            task = sender.task
+            if task is not None:
+                sender.task = None
+                trio.lowlevel.reschedule(task, outcome.Error(error()))
+        return dropped
+
+
+# A registry ref starts out pointing here, so resolving costs one attribute read
+# until the first message activates the actor.
+DEAD_CELL = Cell(None, 0, None)  # type: ignore[arg-type]
+DEAD_CELL.dead = True

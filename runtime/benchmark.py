@@ -1,0 +1,238 @@
+"""Benchmarks of the runtime: ``python -m runtime.benchmark [--scale S] [--cpu N]``.
+
+Measures, on one core, what the issue sets targets for: tell throughput to one
+actor, ask round trips per second, memory per idle actor (against a bare Trio
+task with a memory channel, measured the same way), and the cost of
+activating a registry actor. `main(argv)` is what `bin/chatbench` calls.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import math
+import os
+import sys
+import time
+import tracemalloc
+from collections.abc import Hashable, Sequence
+
+import trio
+from attrs import frozen
+
+from . import Actor, ActorRef, Registry
+
+MAILBOX = 64
+
+
+@frozen
+class Ping:
+    n: int
+
+
+class Counter(Actor):
+    __slots__ = ("key", "count")
+
+    def __init__(self, key: Hashable) -> None:
+        self.key = key
+        self.count = 0
+
+    async def receive(self, message: object) -> object:
+        self.count += 1
+        return self.count
+
+
+def _registry(factory=Counter) -> Registry:  # type: ignore[no-untyped-def]
+    return Registry("bench", factory, mailbox_size=MAILBOX, idle_after=None)
+
+
+async def bench_tell(n: int) -> float:
+    """Messages per second from one producer to one actor, through `tell`."""
+    async with trio.open_nursery() as nursery:
+        registry = await nursery.start(_registry().run)
+        ref = registry.ref("one")
+        await ref.ask(Ping(0), timeout=10)
+        ping = Ping(1)
+        t0 = time.perf_counter()
+        for _ in range(n):
+            await ref.tell(ping)
+        await ref.ask(ping, timeout=60)  # everything before it has been processed
+        elapsed = time.perf_counter() - t0
+        registry.request_stop()
+    return n / elapsed
+
+
+async def bench_ask(n: int) -> float:
+    """Sequential request/reply round trips per second."""
+    async with trio.open_nursery() as nursery:
+        registry = await nursery.start(_registry().run)
+        ref = registry.ref("one")
+        ping = Ping(1)
+        await ref.ask(ping, timeout=10)
+        t0 = time.perf_counter()
+        for _ in range(n):
+            await ref.ask(ping, timeout=10)
+        elapsed = time.perf_counter() - t0
+        registry.request_stop()
+    return n / elapsed
+
+
+class _Activated(Actor):
+    __slots__ = ("key", "count")
+    seen = 0
+    all_seen: trio.Event | None = None
+    expected = 0
+
+    def __init__(self, key: Hashable) -> None:
+        self.key = key
+        self.count = 0
+
+    async def started(self) -> None:
+        self.count = 0
+
+    async def receive(self, message: object) -> object:
+        self.count += 1
+        cls = type(self)
+        cls.seen += 1
+        if cls.seen == cls.expected and cls.all_seen is not None:
+            cls.all_seen.set()
+        return None
+
+
+async def bench_activation(n: int) -> float:
+    """Seconds per activation: first message to a new key, until it was processed."""
+    _Activated.seen = 0
+    _Activated.expected = n
+    _Activated.all_seen = done = trio.Event()
+    async with trio.open_nursery() as nursery:
+        registry = await nursery.start(_registry(_Activated).run)
+        ping = Ping(1)
+        t0 = time.perf_counter()
+        for key in range(n):
+            registry.ref(key).tell_nowait(ping)
+        await done.wait()
+        elapsed = time.perf_counter() - t0
+        registry.request_stop()
+    return elapsed / n
+
+
+async def _settle() -> None:
+    # Let every worker finish and park; wall-clock based, as this is no test.
+    for _ in range(10):
+        await trio.sleep(0.01)
+
+
+async def bench_idle_memory(n: int) -> float:
+    """Bytes per activated, idle registry actor: cell, actor, ref, dict entries."""
+    async with trio.open_nursery() as nursery:
+        registry = await nursery.start(_registry().run)
+        warm = [registry.ref(("warm", i)) for i in range(16)]
+        for ref in warm:
+            ref.tell_nowait(Ping(0))
+        await _settle()
+        gc.collect()
+        before = tracemalloc.get_traced_memory()[0]
+        refs: list[ActorRef] = []
+        ping = Ping(0)
+        for key in range(n):
+            ref = registry.ref(key)
+            ref.tell_nowait(ping)
+            refs.append(ref)
+        await _settle()
+        gc.collect()
+        after = tracemalloc.get_traced_memory()[0]
+        assert len(registry) == n + len(warm)
+        registry.request_stop()
+    return (after - before) / n
+
+
+async def bench_task_memory(n: int) -> float:
+    """Bytes per idle bare Trio task waiting on its own memory channel (the baseline)."""
+
+    async def serve(receive: trio.MemoryReceiveChannel[Ping]) -> None:
+        async for _ in receive:
+            pass
+
+    async with trio.open_nursery() as nursery:
+        await _settle()
+        gc.collect()
+        before = tracemalloc.get_traced_memory()[0]
+        senders: list[trio.MemorySendChannel[Ping]] = []
+        for _ in range(n):
+            send, receive = trio.open_memory_channel[Ping](MAILBOX)
+            nursery.start_soon(serve, receive)
+            send.send_nowait(Ping(0))
+            senders.append(send)
+        await _settle()
+        gc.collect()
+        after = tracemalloc.get_traced_memory()[0]
+        nursery.cancel_scope.cancel()
+    return (after - before) / n
+
+
+def _memory(fn, n: int) -> float:  # type: ignore[no-untyped-def]
+    tracemalloc.start()
+    try:
+        return trio.run(fn, n)
+    finally:
+        tracemalloc.stop()
+
+
+@frozen
+class Row:
+    name: str
+    measured: float
+    target: float
+    unit: str
+    higher_is_better: bool
+
+    @property
+    def met(self) -> bool:
+        return self.measured >= self.target if self.higher_is_better else self.measured <= self.target
+
+
+def measure(scale: float) -> list[Row]:
+    def n(base: int) -> int:
+        return max(100, int(base * scale))
+
+    tell = max(trio.run(bench_tell, n(300_000)) for _ in range(3))
+    ask = max(trio.run(bench_ask, n(100_000)) for _ in range(3))
+    activation = min(trio.run(bench_activation, n(50_000)) for _ in range(3))
+    idle = _memory(bench_idle_memory, n(20_000))
+    task = _memory(bench_task_memory, n(20_000))
+    return [
+        Row("tell to one actor", tell, 150_000, "msg/s", True),
+        Row("ask round trips", ask, 40_000, "/s", True),
+        Row("idle registry actor", idle, 4096, "bytes", False),
+        Row("idle Trio task + memory channel", task, math.nan, "bytes", False),
+        Row("registry activation", activation * 1e6, 50, "us", False),
+    ]
+
+
+def format_table(rows: Sequence[Row]) -> str:
+    lines = [f"{'benchmark':34} {'measured':>12} {'target':>12}  unit    met"]
+    for row in rows:
+        target = "-" if math.isnan(row.target) else f"{row.target:,.0f}"
+        met = "-" if math.isnan(row.target) else ("yes" if row.met else "NO")
+        cmp = ">=" if row.higher_is_better else "<="
+        target = target if target == "-" else f"{cmp} {target}"
+        lines.append(f"{row.name:34} {row.measured:12,.1f} {target:>12}  {row.unit:7} {met}")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m runtime.benchmark", description=__doc__)
+    parser.add_argument("--scale", type=float, default=1.0, help="multiply iteration counts")
+    parser.add_argument("--cpu", type=int, default=0, help="pin to this core (default 0)")
+    args = parser.parse_args(argv)
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {args.cpu})
+    rows = measure(args.scale)
+    print(f"python {sys.version.split()[0]}, trio {trio.__version__}, "
+          f"pinned to core {args.cpu} of {os.cpu_count()}")
+    print(format_table(rows))
+    return 0 if all(r.met or math.isnan(r.target) for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -60,7 +60,7 @@ def _report_to_stderr(line: str) -> None:
 
 
 def parse_contact_points(spec: str) -> list[tuple[str, int]]:
-    """"host:port,host:port" (port optional, IPv6 in brackets) as (host, port) pairs."""
+    """Parse CHAT_TEST_CQL's "host:port,host:port" (port optional, IPv6 in brackets)."""
     points = []
     for item in spec.split(","):
         item = item.strip()
@@ -241,7 +241,7 @@ def _logback_xml(log_file: Path) -> str:
   <appender name="FILE" class="ch.qos.logback.core.FileAppender">
     <file>{log_file}</file>
     <encoder>
-      <pattern>%-5level [%thread] %date{{ISO8601}} %F:%L - %msg%n</pattern>
+      <pattern>%-5level [%thread] %date{{ISO8601}} %logger{{0}} - %msg%n</pattern>
     </encoder>
   </appender>
   <root level="INFO">
@@ -315,14 +315,6 @@ class LocalCassandra:
         if self._port is None:
             raise TestDatabaseError("the test database is not running")
         return ("127.0.0.1", self._port)
-
-    @property
-    def data_dir(self) -> Path | None:
-        return self._data
-
-    @property
-    def pid(self) -> int | None:
-        return None if self._process is None else self._process.pid
 
     def start(self) -> None:
         """Start the node and return once it answers CQL; on failure nothing is left behind."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Hashable
 
 import trio
@@ -43,18 +44,25 @@ class Journal:
         return [(key, value) for k, key, value in self.events if k == kind]
 
 
-class Recorder(Actor):
-    """Keeps the values it was told; replies to `Get` with them; crashes on `Crash`."""
+_serials = itertools.count()
 
-    __slots__ = ("key", "journal", "values")
+
+class Recorder(Actor):
+    """Keeps the values it was told; replies to `Get` with them; crashes on `Crash`.
+
+    Journal entries of `started` and `stopping` carry the instance's serial number.
+    """
+
+    __slots__ = ("key", "journal", "values", "serial")
 
     def __init__(self, key: Hashable, journal: Journal) -> None:
         self.key = key
         self.journal = journal
         self.values: list[int] = []
+        self.serial = next(_serials)
 
     async def started(self) -> None:
-        self.journal.events.append(("started", self.key, id(self)))
+        self.journal.events.append(("started", self.key, self.serial))
 
     async def receive(self, message: object) -> object:
         if isinstance(message, Put):
@@ -72,7 +80,7 @@ class Recorder(Actor):
         raise AssertionError(f"unexpected {message!r}")
 
     async def stopping(self) -> None:
-        self.journal.events.append(("stopping", self.key, id(self)))
+        self.journal.events.append(("stopping", self.key, self.serial))
 
 
 def tasks_under(task: trio.lowlevel.Task | None = None) -> int:

@@ -41,7 +41,11 @@ class _Builder:
             self._left -= 1
             if self._left < 0:
                 raise FrameError("too many arrays and maps in one frame")
-        depth = 1 + max((self._depth.get(id(child), 0) for child in children), default=0)
+        depth = 1
+        for child in children:
+            below = self._depth.get(id(child))  # None for scalars
+            if below is not None and below >= depth:
+                depth = below + 1
         if depth > MAX_DEPTH:
             raise FrameError(f"frame nested deeper than {MAX_DEPTH}")
         self._depth[id(container)] = depth

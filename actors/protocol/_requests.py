@@ -9,6 +9,7 @@ one decides the answer.
 from __future__ import annotations
 
 import enum
+import functools
 import re
 from collections.abc import Callable
 from typing import Any, ClassVar, Self
@@ -147,15 +148,20 @@ class _Request:
 
     @classmethod
     def _parse(cls, request_id: int, f: Fields, limits: Limits) -> Self:
-        declared = attrs.fields(cls)[1:]
-        return cls(request_id, **{a.name: a.metadata["read"](f, a.name, limits) for a in declared})
+        return cls(request_id, **{name: read(f, name, limits) for name, read, _ in _declared(cls)})
 
     def _frame(self) -> dict[str, Any]:
         fields: dict[str, Any] = {"t": self.T, "id": self.id}
-        for a in attrs.fields(type(self))[1:]:
-            value = getattr(self, a.name)
-            fields[a.name] = value if a.metadata["write"] is None else a.metadata["write"](value)
+        for name, _, write in _declared(type(self)):
+            value = getattr(self, name)
+            fields[name] = value if write is None else write(value)
         return fields
+
+
+@functools.cache
+def _declared(cls: type[_Request]) -> tuple[tuple[str, Reader, Callable[[Any], Any] | None], ...]:
+    """(name, reader, writer) of each wire field after `id`, in order."""
+    return tuple((a.name, a.metadata["read"], a.metadata["write"]) for a in attrs.fields(cls)[1:])
 
 
 @frozen

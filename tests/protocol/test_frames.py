@@ -1,0 +1,156 @@
+"""Encoding: every frame survives a round trip, and pages fit a message."""
+
+from __future__ import annotations
+
+import msgpack
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from actors.protocol import (
+    ChannelEvent,
+    ChannelKind,
+    Dispatch,
+    Err,
+    ErrorCode,
+    Event,
+    Limits,
+    Message,
+    MsgEvent,
+    Ok,
+    PageResult,
+    PingRequest,
+    ProtocolSession,
+    PushRequest,
+    PushTarget,
+    Request,
+    decode_server_frame,
+    encode,
+)
+
+from .conftest import authenticate
+from .strategies import errs, events, messages, oks, requests
+
+# -- round trips ------------------------------------------------------------------
+
+
+@settings(max_examples=300)
+@given(requests)
+def test_every_request_the_codec_writes_is_dispatched_as_itself(request: Request) -> None:
+    session = ProtocolSession(now=0.0)
+    if request.PHASE.value == "user":
+        authenticate(session)
+    [out] = session.receive_bytes(encode(request), 1.0)
+    if isinstance(request, PingRequest):
+        assert out == Ok(request.id)
+    else:
+        assert out == Dispatch(request)
+
+
+@settings(max_examples=200)
+@given(oks)
+def test_every_ok_survives_a_round_trip(ok: Ok) -> None:
+    result_type = None if ok.result is None else type(ok.result)
+    assert decode_server_frame(encode(ok), lambda _id: result_type) == ok
+
+
+@given(errs)
+def test_every_err_survives_a_round_trip(err: Err) -> None:
+    assert decode_server_frame(encode(err), lambda _id: None) == err
+
+
+@settings(max_examples=200)
+@given(events)
+def test_every_event_survives_a_round_trip(event: Event) -> None:
+    assert decode_server_frame(encode(event), lambda _id: None) == event
+
+
+@given(st.one_of(oks, errs, events))
+def test_replies_carry_an_id_and_events_never_do(frame: Ok | Err | Event) -> None:
+    fields = msgpack.unpackb(encode(frame))
+    assert ("id" in fields) == isinstance(frame, Ok | Err)
+    assert list(fields)[0] == "t"
+
+
+def test_the_wire_shape_of_a_message_event() -> None:
+    event = MsgEvent(Message(channel=1, seq=2, sender=3, device=4, body="hi", ts=5, cid="c"))
+    assert msgpack.unpackb(encode(event)) == {
+        "t": "msg",
+        "channel": 1,
+        "seq": 2,
+        "sender": 3,
+        "device": 4,
+        "body": "hi",
+        "ts": 5,
+        "cid": "c",
+    }
+
+
+def test_the_wire_shape_of_an_err() -> None:
+    assert msgpack.unpackb(encode(Err(None, ErrorCode.RATE_LIMITED, retry=50))) == {
+        "t": "err",
+        "id": None,
+        "code": "rate_limited",
+        "msg": "sending too fast",
+        "retry": 50,
+    }
+
+
+def test_sets_go_out_sorted_so_equal_values_are_equal_bytes() -> None:
+    a = ChannelEvent(1, ChannelKind.GROUP, "g", frozenset({3, 1, 2}))
+    b = ChannelEvent(1, "group", "g", (2, 3, 1))  # kinds and members convert
+    assert a == b and encode(a) == encode(b)
+    assert msgpack.unpackb(encode(a))["members"] == [1, 2, 3]
+
+
+def test_push_targets_write_their_provider_fields_at_the_top_level() -> None:
+    request = PushRequest(3, PushTarget("webpush", "https://x", (("p256dh", "k"), ("auth", "a"))))
+    assert msgpack.unpackb(encode(request)) == {
+        "t": "push",
+        "id": 3,
+        "kind": "webpush",
+        "endpoint": "https://x",
+        "auth": "a",
+        "p256dh": "k",
+    }
+    assert msgpack.unpackb(encode(PushRequest(4, None))) == {"t": "push", "id": 4, "endpoint": None}
+
+
+# -- pages cut to fit one message ---------------------------------------------------
+
+
+def big(seq: int, chars: int) -> Message:
+    return Message(channel=1, seq=seq, sender=2, device=3, body="\N{GRINNING FACE}" * chars, ts=seq, cid=str(seq))
+
+
+def test_a_page_of_the_largest_messages_is_cut_to_fit_one_message() -> None:
+    limits = Limits()
+    page = [big(seq, limits.max_body_chars) for seq in range(1, 6)]  # 5 x 400 KB
+    sync = PageResult.fit(page, more=False, max_bytes=limits.max_message_bytes, keep_newest=False)
+    assert [m.seq for m in sync.messages] == [1, 2] and sync.more
+    history = PageResult.fit(page, more=False, max_bytes=limits.max_message_bytes, keep_newest=True)
+    assert [m.seq for m in history.messages] == [4, 5] and history.more
+    for result in (sync, history):
+        assert len(encode(Ok(2**63 - 1, result))) <= limits.max_message_bytes
+
+
+def test_a_page_that_fits_is_left_whole() -> None:
+    page = [big(seq, 10) for seq in range(1, 4)]
+    assert PageResult.fit(page, more=False, max_bytes=1 << 20, keep_newest=False) == PageResult(page, False)
+    assert PageResult.fit(page, more=True, max_bytes=1 << 20, keep_newest=True) == PageResult(page, True)
+    assert PageResult.fit([], more=False, max_bytes=1 << 20, keep_newest=False) == PageResult([], False)
+
+
+@given(
+    page=st.lists(messages, max_size=30).map(lambda ms: sorted(ms, key=lambda m: m.seq)),
+    max_bytes=st.integers(4096, 20_000),
+    keep_newest=st.booleans(),
+)
+def test_a_cut_page_fits_keeps_one_end_and_says_more(page: list[Message], max_bytes: int, keep_newest: bool) -> None:
+    result = PageResult.fit(page, more=False, max_bytes=max_bytes, keep_newest=keep_newest)
+    kept = list(result.messages)
+    assert kept == (page[len(page) - len(kept) :] if keep_newest else page[: len(kept)])
+    assert result.more == (len(kept) < len(page))
+    if page:
+        assert kept  # paging always progresses
+    if len(kept) > 1:
+        assert len(encode(Ok(2**63 - 1, result))) <= max_bytes

@@ -87,3 +87,51 @@ def tasks_under(task: trio.lowlevel.Task | None = None) -> int:
     """Tasks in the tree below `task` (default: the current one), itself included."""
     task = task or trio.lowlevel.current_task()
     return 1 + sum(tasks_under(child) for nursery in task.child_nurseries for child in nursery.child_tasks)
+
+
+class Boom(Exception):
+    """What a lab child raises when told to crash."""
+
+
+@define
+class Control:
+    """Steers one running incarnation of a lab child."""
+
+    go: trio.Event = field(factory=trio.Event)
+    action: str = "exit"
+
+    def crash(self) -> None:
+        self.action = "crash"
+        self.go.set()
+
+    def exit(self) -> None:
+        self.action = "exit"
+        self.go.set()
+
+
+@define
+class Lab:
+    """Plain-task children that record starts and stops and crash or exit on command."""
+
+    log: list[tuple[str, str]] = field(factory=list)
+    live: dict[str, Control] = field(factory=dict)
+    fail_starts: set[str] = field(factory=set)
+
+    def child(self, name: str):  # type: ignore[no-untyped-def]
+        async def start(*, task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED) -> None:
+            if name in self.fail_starts:
+                raise Boom(f"{name} cannot start")
+            control = self.live[name] = Control()
+            self.log.append(("start", name))
+            task_status.started(name)
+            try:
+                await control.go.wait()
+            except trio.Cancelled:
+                self.log.append(("stop", name))
+                raise
+            finally:
+                del self.live[name]
+            if control.action == "crash":
+                raise Boom(f"{name} crashed")
+
+        return start

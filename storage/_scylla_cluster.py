@@ -234,7 +234,9 @@ class Statements:
         )
         self.user_channels = prepare("SELECT channel FROM user_channels WHERE user = ?")
         # -- sequence heads (see _scylla_messages for the fencing scheme)
-        self.head = prepare("SELECT epoch, last FROM channel_heads WHERE channel = ?")
+        self.head = prepare(
+            "SELECT epoch, last, writetime(last) FROM channel_heads WHERE channel = ?"
+        )
         self.claim_new_head = lwt(
             "UPDATE channel_heads SET epoch = 1 WHERE channel = ? IF epoch = null"
         )
@@ -256,9 +258,9 @@ class Statements:
             "INSERT INTO dedup (sender, cid, channel, seq, ts) VALUES (?, ?, ?, ?, ?)"
             " USING TIMESTAMP ?"
         )
-        self.top_seq = prepare(
-            "SELECT seq FROM messages WHERE channel = ? AND bucket = ? AND seq > ?"
-            " ORDER BY seq DESC LIMIT 1"
+        self.tail = prepare(
+            "SELECT seq, writetime(sender) FROM messages"
+            " WHERE channel = ? AND bucket = ? AND seq > ? ORDER BY seq DESC"
         )
         self.range_up = prepare(
             "SELECT seq, sender, device, ts, cid, big, body FROM messages"

@@ -31,6 +31,13 @@ get a message acknowledged under a seq the new holder also uses:
    writes `last` with its new epoch's timestamp, which no zombie head write
    can beat. Readers clamp to `last`, so nobody sees them, and find_dedup
    ignores dedup entries above `last`.
+5. A later take_lease must not adopt them either (that would expose a
+   fenced message, maybe behind a gap). It adopts a row above `last` only if
+   the row's epoch (its write timestamp >> 40) is at least the epoch that
+   wrote `last`: a holder that finished take_lease wrote `last` after its
+   scan, so an older epoch's row above it landed after that scan, i.e. it
+   was fenced. Rows of the holder that wrote `last` (say it crashed between
+   a message write and its head write) are adopted as stored.
 
 Limits: seq < 2**40 and epoch < 2**23, so the timestamp fits in 63 bits.
 Both are checked. Appends must write at quorum (ScyllaCluster enforces it).
@@ -91,25 +98,36 @@ async def take_lease(cluster: ScyllaCluster, channel: int) -> SeqLease:
         raise Conflict(f"channel {channel}: lost {_LEASE_ATTEMPTS} lease races in a row")
     # The epoch is committed; only now read what is stored (step 1 above).
     head = (await execute(session, st.head, (channel,))).one()
-    last = await _highest_stored(cluster, channel, 0 if head is None or head[1] is None else head[1])
+    if head is None or head[1] is None:
+        last, last_epoch = 0, 1  # epoch 1 is the first any lease has
+    else:
+        last, last_epoch = head[1], head[2] >> _SEQ_BITS
+    last = await _highest_stored(cluster, channel, last, last_epoch)
     await execute(session, st.advance_head, (_write_time(epoch, last), last, channel))
     return SeqLease(channel, epoch, last)
 
 
-async def _highest_stored(cluster: ScyllaCluster, channel: int, last: int) -> int:
-    """The highest seq stored at or above `last`: what a crashed holder wrote
-    before moving the head counts as stored.
+async def _highest_stored(
+    cluster: ScyllaCluster, channel: int, last: int, last_epoch: int
+) -> int:
+    """The highest seq stored above `last` by a holder not fenced before
+    `last` was written (step 5 above), else `last`.
 
-    Scans from `last`'s bucket and always one bucket past it (in-flight appends
-    may straddle a boundary), then on while buckets hold newer rows.
+    Scans from `last`'s bucket and always one bucket past it (in-flight
+    appends may straddle a boundary), then on while buckets yield rows.
     """
     session, st = cluster.session, cluster.statements
     first = bucket(last)
     current = first
     while True:
-        top = (await execute(session, st.top_seq, (channel, current, last))).one()
-        if top is not None:
-            last = top[0]
+        rows = await fetch(
+            session, st.tail.bind((channel, current, last)), page_rows=_PAGE_ROWS
+        )
+        adopted = [
+            seq for seq, stamp in rows if stamp is not None and stamp >> _SEQ_BITS >= last_epoch
+        ]
+        if adopted:
+            last = adopted[0]  # rows come highest seq first
         elif current > first:
             return last
         current += 1

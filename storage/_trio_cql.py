@@ -49,10 +49,19 @@ _TRANSIENT: tuple[type[BaseException], ...] = (
 
 def translate(exc: BaseException) -> StoreError:
     """The Store's error for a driver failure, with one line saying what failed."""
-    detail = f"{type(exc).__name__}: {exc}".splitlines()[0] if str(exc) else type(exc).__name__
-    if isinstance(exc, _TRANSIENT):
-        return Unavailable(f"cql: {detail}")
-    return StoreError(f"cql: {detail}")
+    error = Unavailable if isinstance(exc, _TRANSIENT) else StoreError
+    return error(f"cql: {_one_line(exc)}")
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, NoHostAvailable) and isinstance(exc.errors, dict) and exc.errors:
+        # The driver's repr of {host: exception} is long and nested.
+        hosts = "; ".join(f"{host}: {_one_line(why)}" for host, why in exc.errors.items())
+        return f"no host available ({hosts})"
+    text = " ".join(str(exc).split())
+    if isinstance(exc, OSError) and "Last error: " in text:
+        return text.rsplit("Last error: ", 1)[1]  # the driver wraps the socket error
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 async def execute(

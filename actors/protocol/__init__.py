@@ -62,7 +62,15 @@ from ._requests import (
     TypingRequest,
 )
 from ._session import Close, Dispatch, Output, ProtocolSession, State
-from ._values import ChannelInfo, ChannelKind, CloseCode, DeviceInfo, Message, PushTarget, UserPresence
+from ._values import (
+    ChannelInfo,
+    ChannelKind,
+    CloseCode,
+    DeviceInfo,
+    Message,
+    PushTarget,
+    UserPresence,
+)
 
 __all__ = [
     "AuthRequest",

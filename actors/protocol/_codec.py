@@ -73,7 +73,9 @@ class _Builder:
         return mapping
 
 
-def unpack_frame(data: bytes, *, max_containers: int | None = MAX_CLIENT_CONTAINERS) -> dict[str, Any]:
+def unpack_frame(
+    data: bytes, *, max_containers: int | None = MAX_CLIENT_CONTAINERS
+) -> dict[str, Any]:
     """Decode one frame, or raise FrameError saying why it is not one.
 
     `max_containers` is None for frames from a trusted server, whose replies

@@ -158,4 +158,7 @@ class ByeEvent(_Event):
 
 Event = MsgEvent | ChannelEvent | ReceiptEvent | TypingEvent | PresenceEvent | ByeEvent
 
-EVENT_TYPES: dict[str, type[Event]] = {cls.T: cls for cls in (MsgEvent, ChannelEvent, ReceiptEvent, TypingEvent, PresenceEvent, ByeEvent)}
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.T: cls
+    for cls in (MsgEvent, ChannelEvent, ReceiptEvent, TypingEvent, PresenceEvent, ByeEvent)
+}

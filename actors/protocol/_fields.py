@@ -75,11 +75,9 @@ class Fields:
         if type(value) is not str:
             raise bad(f"field {key!r} must be a string")
         if len(value) < lo or (hi is not None and len(value) > hi):
-            raise bad(f"field {key!r} must have {lo}..{hi} characters")
+            bounds = f"at least {lo}" if hi is None else f"{lo}..{hi}"
+            raise bad(f"field {key!r} must have {bounds} characters")
         return value
-
-    def opt_text(self, key: str, lo: int, hi: int) -> str | None:
-        return self.text(key, lo, hi) if self.has(key) else None
 
     def boolean(self, key: str) -> bool:
         value = self._get(key)
@@ -111,16 +109,10 @@ class Fields:
             raise bad(f"field {key!r} must hold positive 63-bit integers")
         return frozenset(value)
 
-    def array(self, key: str) -> list[Any]:
-        value = self._get(key)
-        if type(value) is not list:
-            raise bad(f"field {key!r} must be a list")
-        return value
-
     def maps(self, key: str) -> list[Fields]:
         """A list of maps, each to be read in turn."""
-        items = self.array(key)
-        if not all(type(item) is dict for item in items):
+        items = self._get(key)
+        if type(items) is not list or not all(type(item) is dict for item in items):
             raise bad(f"field {key!r} must hold maps")
         return [Fields(item) for item in items]
 

@@ -25,7 +25,9 @@ def encode(frame: Request | Reply | Event) -> bytes:
     return pack_frame(frame._frame())
 
 
-def decode_server_frame(data: bytes, result_of: Callable[[int], type[Result] | None]) -> Reply | Event:
+def decode_server_frame(
+    data: bytes, result_of: Callable[[int], type[Result] | None]
+) -> Reply | Event:
     """A reply or an event from a server, validated like any peer's input.
 
     An `ok` carries no name of its result type, so `result_of` maps the id

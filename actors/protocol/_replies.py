@@ -148,7 +148,10 @@ class PageResult:
 
     @classmethod
     def _read(cls, f: Fields) -> PageResult:
-        return cls(messages=tuple(Message._read(item) for item in f.maps("messages")), more=f.boolean("more"))
+        return cls(
+            messages=tuple(Message._read(item) for item in f.maps("messages")),
+            more=f.boolean("more"),
+        )
 
 
 @frozen
@@ -218,7 +221,12 @@ class Err:
         return DEFAULT_MESSAGES[self.code]
 
     def _frame(self) -> dict[str, Any]:
-        fields: dict[str, Any] = {"t": "err", "id": self.id, "code": self.code.value, "msg": self.msg}
+        fields: dict[str, Any] = {
+            "t": "err",
+            "id": self.id,
+            "code": self.code.value,
+            "msg": self.msg,
+        }
         if self.retry is not None:
             fields["retry"] = self.retry
         return fields

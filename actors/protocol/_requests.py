@@ -32,7 +32,7 @@ from ._replies import (
     SendResult,
     UserResult,
 )
-from ._values import PushTarget, redacted, sized, sorted_ids
+from ._values import PUSH_RESERVED, PushTarget, redacted, sized, sorted_ids
 
 Reader = Callable[[Fields, str, Limits], Any]
 
@@ -64,7 +64,10 @@ def is_username(value: str) -> bool:
 
 
 def _wire_field(
-    read: Reader, write: Callable[[Any], Any] | None = None, *, repr: Callable[[Any], str] | bool = True
+    read: Reader,
+    write: Callable[[Any], Any] | None = None,
+    *,
+    repr: Callable[[Any], str] | bool = True,
 ) -> Any:
     return attrs.field(metadata={"read": read, "write": write}, repr=repr)
 
@@ -309,8 +312,6 @@ class PushRequest(_Request):
     PHASE = Phase.USER
     target: PushTarget | None
 
-    _NAMED: ClassVar[frozenset[str]] = frozenset({"t", "id", "kind", "endpoint"})
-
     @classmethod
     def _parse(cls, request_id: int, f: Fields, limits: Limits) -> Self:
         if "endpoint" not in f:
@@ -321,12 +322,16 @@ class PushRequest(_Request):
         kind = f.text("kind")
         if _PUSH_KIND.fullmatch(kind) is None:
             raise bad("kind must be 1..32 of a-z 0-9 _ -")
-        provider = f.other(PushRequest._NAMED)
+        provider = f.other(PUSH_RESERVED)
         if len(provider) > MAX_PUSH_FIELDS:
             raise bad(f"more than {MAX_PUSH_FIELDS} provider fields")
-        if not all(type(value) is str and len(value) <= MAX_PUSH_FIELD_CHARS for value in provider.values()):
+        if not all(
+            type(value) is str and len(value) <= MAX_PUSH_FIELD_CHARS for value in provider.values()
+        ):
             # Not naming the key: the peer chose it and it may be huge.
-            raise bad(f"provider fields must be strings of at most {MAX_PUSH_FIELD_CHARS} characters")
+            raise bad(
+                f"provider fields must be strings of at most {MAX_PUSH_FIELD_CHARS} characters"
+            )
         return cls(request_id, PushTarget(kind, endpoint, provider.items()))
 
     def _frame(self) -> dict[str, Any]:

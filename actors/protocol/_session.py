@@ -11,6 +11,7 @@ event loop.
 from __future__ import annotations
 
 import enum
+
 from attrs import define, field, frozen
 
 from ._codec import unpack_frame
@@ -66,7 +67,12 @@ class Action(enum.Enum):
     BYE = "bye"
 
 
-_PHASE_INPUT = {Phase.OPEN: Input.OPEN, Phase.AUTH: Input.AUTH, Phase.PING: Input.PING, Phase.USER: Input.USER}
+_PHASE_INPUT = {
+    Phase.OPEN: Input.OPEN,
+    Phase.AUTH: Input.AUTH,
+    Phase.PING: Input.PING,
+    Phase.USER: Input.USER,
+}
 
 S, I, A = State, Input, Action
 _LIVE = (S.UNAUTHENTICATED, S.AUTHENTICATING, S.AUTHENTICATED)
@@ -196,18 +202,26 @@ class ProtocolSession:
             return self._receive(Input.UNSUPPORTED, _Received(reason=str(exc)), now)
         request_id = raw.get("id")
         if not (is_int(request_id) and 0 <= request_id <= MAX_INT63):
-            return self._receive(Input.BAD_FRAME, _Received(reason="missing or invalid request id"), now)
+            return self._receive(
+                Input.BAD_FRAME, _Received(reason="missing or invalid request id"), now
+            )
         t = raw.get("t")
         kind = REQUEST_TYPES.get(t) if type(t) is str else None
         if kind is None:
             # Not echoing t: it may be a megabyte long.
-            return self._receive(Input.BAD_FRAME, _Received(request_id, reason="unknown request type"), now)
-        return self._receive(_PHASE_INPUT[kind.PHASE], _Received(request_id, kind, Fields(raw)), now)
+            return self._receive(
+                Input.BAD_FRAME, _Received(request_id, reason="unknown request type"), now
+            )
+        return self._receive(
+            _PHASE_INPUT[kind.PHASE], _Received(request_id, kind, Fields(raw)), now
+        )
 
     def receive_text(self, data: str, now: float) -> list[Output]:
         """One text WebSocket message: never valid, frames are binary."""
         self._touch(now)
-        return self._receive(Input.UNSUPPORTED, _Received(reason="frames must be binary messages"), now)
+        return self._receive(
+            Input.UNSUPPORTED, _Received(reason="frames must be binary messages"), now
+        )
 
     # -- from the driver -------------------------------------------------------
 
@@ -264,7 +278,9 @@ class ProtocolSession:
         try:
             return TRANSITIONS[self._state, trigger]
         except KeyError:
-            raise LocalProtocolError(f"{trigger.value} is not possible in state {self._state.value}") from None
+            raise LocalProtocolError(
+                f"{trigger.value} is not possible in state {self._state.value}"
+            ) from None
 
     def _report(self, trigger: Input) -> Action:
         action, self._state = self._lookup(trigger)
@@ -308,12 +324,18 @@ class ProtocolSession:
                 return []
 
     def _dispatch(self, received: _Received, now: float) -> Dispatch | Err:
-        assert received.request_id is not None and received.kind is not None and received.fields is not None
+        assert (
+            received.request_id is not None
+            and received.kind is not None
+            and received.fields is not None
+        )
         try:
             request = received.kind._parse(received.request_id, received.fields, self.limits)
         except FieldError as exc:
             return Err(received.request_id, exc.code, exc.msg)
         # Validation first: a refused send costs the device no token.
         if isinstance(request, SendRequest) and not self._sends.take(now):
-            return Err(received.request_id, ErrorCode.RATE_LIMITED, retry=self._sends.retry_after_ms(now))
+            return Err(
+                received.request_id, ErrorCode.RATE_LIMITED, retry=self._sends.retry_after_ms(now)
+            )
         return Dispatch(request)

@@ -32,6 +32,10 @@ class CloseCode(enum.IntEnum):
     MESSAGE_TOO_BIG = 1009
 
 
+#: Keys of a push request that are not provider fields.
+PUSH_RESERVED = frozenset({"t", "id", "kind", "endpoint"})
+
+
 def _sorted_pairs(items: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(items))
 
@@ -163,6 +167,13 @@ class PushTarget:
     kind: str
     endpoint: str
     fields: tuple[tuple[str, str], ...] = field(default=(), converter=_sorted_pairs)
+
+    @fields.validator
+    def _not_shadowing(self, _attribute: object, fields: tuple[tuple[str, str], ...]) -> None:
+        # Provider fields share the frame's top level with these keys.
+        clash = {key for key, _ in fields} & PUSH_RESERVED
+        if clash:
+            raise ValueError(f"provider fields may not be named {sorted(clash)}")
 
     def _wire(self) -> dict[str, Any]:
         return {**dict(self.fields), "kind": self.kind, "endpoint": self.endpoint}

@@ -105,7 +105,9 @@ requests = st.one_of(
     st.builds(InviteRequest, request_ids, ids, id_sets),
     st.builds(LeaveRequest, request_ids, ids),
     st.builds(ChannelsRequest, request_ids),
-    st.builds(SendRequest, request_ids, ids, st.text(max_size=200), st.text(min_size=1, max_size=64)),
+    st.builds(
+        SendRequest, request_ids, ids, st.text(max_size=200), st.text(min_size=1, max_size=64)
+    ),
     st.builds(SyncRequest, request_ids, ids, seqs, st.integers(1, 500)),
     st.builds(HistoryRequest, request_ids, ids, seqs, st.integers(1, 500)),
     st.builds(ReadRequest, request_ids, ids, seqs),
@@ -132,7 +134,11 @@ results = st.one_of(
 
 oks = st.builds(Ok, request_ids, results)
 errs = st.builds(
-    Err, st.none() | request_ids, st.sampled_from(ErrorCode), texts, st.none() | st.integers(0, 10**6)
+    Err,
+    st.none() | request_ids,
+    st.sampled_from(ErrorCode),
+    texts,
+    st.none() | st.integers(0, 10**6),
 )
 events = st.one_of(
     st.builds(MsgEvent, messages),
@@ -158,7 +164,9 @@ msgpack_values: st.SearchStrategy[Any] = st.recursive(
     lambda children: st.one_of(
         st.lists(children, max_size=5),
         st.dictionaries(
-            st.one_of(st.text(max_size=8), st.integers(-(2**63), 2**64 - 1), st.binary(max_size=4)), children, max_size=5
+            st.one_of(st.text(max_size=8), st.integers(-(2**63), 2**64 - 1), st.binary(max_size=4)),
+            children,
+            max_size=5,
         ),
     ),
     max_leaves=12,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import msgpack
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -115,11 +116,25 @@ def test_push_targets_write_their_provider_fields_at_the_top_level() -> None:
     assert msgpack.unpackb(encode(PushRequest(4, None))) == {"t": "push", "id": 4, "endpoint": None}
 
 
+def test_provider_fields_cannot_shadow_the_requests_own_keys() -> None:
+    for key in ("t", "id", "kind", "endpoint"):
+        with pytest.raises(ValueError):
+            PushTarget("webpush", "https://x", ((key, "v"),))
+
+
 # -- pages cut to fit one message ---------------------------------------------------
 
 
 def big(seq: int, chars: int) -> Message:
-    return Message(channel=1, seq=seq, sender=2, device=3, body="\N{GRINNING FACE}" * chars, ts=seq, cid=str(seq))
+    return Message(
+        channel=1,
+        seq=seq,
+        sender=2,
+        device=3,
+        body="\N{GRINNING FACE}" * chars,
+        ts=seq,
+        cid=str(seq),
+    )
 
 
 def test_a_page_of_the_largest_messages_is_cut_to_fit_one_message() -> None:
@@ -135,9 +150,15 @@ def test_a_page_of_the_largest_messages_is_cut_to_fit_one_message() -> None:
 
 def test_a_page_that_fits_is_left_whole() -> None:
     page = [big(seq, 10) for seq in range(1, 4)]
-    assert PageResult.fit(page, more=False, max_bytes=1 << 20, keep_newest=False) == PageResult(page, False)
-    assert PageResult.fit(page, more=True, max_bytes=1 << 20, keep_newest=True) == PageResult(page, True)
-    assert PageResult.fit([], more=False, max_bytes=1 << 20, keep_newest=False) == PageResult([], False)
+    assert PageResult.fit(page, more=False, max_bytes=1 << 20, keep_newest=False) == PageResult(
+        page, False
+    )
+    assert PageResult.fit(page, more=True, max_bytes=1 << 20, keep_newest=True) == PageResult(
+        page, True
+    )
+    assert PageResult.fit([], more=False, max_bytes=1 << 20, keep_newest=False) == PageResult(
+        [], False
+    )
 
 
 @given(
@@ -145,7 +166,9 @@ def test_a_page_that_fits_is_left_whole() -> None:
     max_bytes=st.integers(4096, 20_000),
     keep_newest=st.booleans(),
 )
-def test_a_cut_page_fits_keeps_one_end_and_says_more(page: list[Message], max_bytes: int, keep_newest: bool) -> None:
+def test_a_cut_page_fits_keeps_one_end_and_says_more(
+    page: list[Message], max_bytes: int, keep_newest: bool
+) -> None:
     result = PageResult.fit(page, more=False, max_bytes=max_bytes, keep_newest=keep_newest)
     kept = list(result.messages)
     assert kept == (page[len(page) - len(kept) :] if keep_newest else page[: len(kept)])

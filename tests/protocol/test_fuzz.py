@@ -51,13 +51,33 @@ def test_arbitrary_msgpack_values(value: Any) -> None:
 
 request_types = st.sampled_from(sorted(REQUEST_TYPES))
 field_names = st.sampled_from(
-    ["username", "password", "device", "token", "user", "name", "members", "channel", "users", "body",
-     "cid", "after", "before", "limit", "seq", "kind", "endpoint", "id"]
+    [
+        "username",
+        "password",
+        "device",
+        "token",
+        "user",
+        "name",
+        "members",
+        "channel",
+        "users",
+        "body",
+        "cid",
+        "after",
+        "before",
+        "limit",
+        "seq",
+        "kind",
+        "endpoint",
+        "id",
+    ]
 ) | st.text(max_size=8)
 
 
 # Nesting is covered above; here the values are the shapes fields take.
-field_values = msgpack_scalars | st.lists(st.integers(-(2**63), 2**64 - 1) | msgpack_scalars, max_size=5)
+field_values = msgpack_scalars | st.lists(
+    st.integers(-(2**63), 2**64 - 1) | msgpack_scalars, max_size=5
+)
 
 
 @settings(max_examples=300)
@@ -66,7 +86,9 @@ field_values = msgpack_scalars | st.lists(st.integers(-(2**63), 2**64 - 1) | msg
     request_id=st.integers(-5, 2**64 - 1) | msgpack_scalars,
     fields=st.dictionaries(field_names, field_values, max_size=8),
 )
-def test_arbitrary_maps_get_one_answer_echoing_a_valid_id(t: Any, request_id: Any, fields: dict[str, Any]) -> None:
+def test_arbitrary_maps_get_one_answer_echoing_a_valid_id(
+    t: Any, request_id: Any, fields: dict[str, Any]
+) -> None:
     frame = {**fields, "t": t, "id": request_id}
     data = msgpack.packb(frame, use_bin_type=True)
     valid_id = type(request_id) is int and 0 <= request_id < 2**63

@@ -73,7 +73,9 @@ def test_waiting_the_advertised_retry_always_succeeds(
     burst=st.integers(min_value=1, max_value=100),
     span=st.floats(min_value=0.0, max_value=10.0),
 )
-def test_never_more_than_burst_plus_rate_times_elapsed(rate: float, burst: int, span: float) -> None:
+def test_never_more_than_burst_plus_rate_times_elapsed(
+    rate: float, burst: int, span: float
+) -> None:
     bucket = TokenBucket(rate=rate, burst=burst)
     taken = 0
     steps = 50

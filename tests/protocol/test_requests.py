@@ -74,7 +74,9 @@ def test_register_accepts_usernames_of_3_to_32_allowed_characters(username: str)
     )
 
 
-@pytest.mark.parametrize("username", ["ab", "a" * 33, "Abc", "a b", "abc" + SMILE, "abc\n", "", 123, None])
+@pytest.mark.parametrize(
+    "username", ["ab", "a" * 33, "Abc", "a b", "abc" + SMILE, "abc\n", "", 123, None]
+)
 def test_register_refuses_other_usernames_as_bad_request(username: object) -> None:
     assert before_auth("register", username=username, password=GOOD_PASSWORD) is BAD
 
@@ -102,12 +104,17 @@ def test_login_is_dispatched_with_the_new_device_name() -> None:
 def test_login_answers_impossible_credentials_like_wrong_ones(username: str, password: str) -> None:
     # No account can have them, so the answer is the one for any unknown
     # account, and a megabyte password is refused without hashing it.
-    assert before_auth("login", username=username, password=password, device="phone") is ErrorCode.BAD_CREDENTIALS
+    assert (
+        before_auth("login", username=username, password=password, device="phone")
+        is ErrorCode.BAD_CREDENTIALS
+    )
 
 
 @pytest.mark.parametrize("device", ["p", "p" * 64, SMILE * 64])
 def test_login_accepts_device_names_of_1_to_64_characters(device: str) -> None:
-    assert isinstance(before_auth("login", username="alice", password=GOOD_PASSWORD, device=device), LoginRequest)
+    assert isinstance(
+        before_auth("login", username="alice", password=GOOD_PASSWORD, device=device), LoginRequest
+    )
 
 
 @pytest.mark.parametrize(
@@ -178,7 +185,9 @@ def test_lookup_of_a_non_string_is_a_bad_request() -> None:
 
 
 def test_group_dedupes_its_members() -> None:
-    assert after_auth("group", name="team", members=[3, 2, 3]) == GroupRequest(7, "team", frozenset({2, 3}))
+    assert after_auth("group", name="team", members=[3, 2, 3]) == GroupRequest(
+        7, "team", frozenset({2, 3})
+    )
 
 
 @pytest.mark.parametrize("name", ["t", "t" * 128, SMILE * 128])
@@ -193,17 +202,26 @@ def test_group_refuses_other_names(name: object) -> None:
 
 def test_group_member_lists_up_to_the_limit_are_dispatched() -> None:
     members = list(range(1, 101))
-    assert after_auth("group", name="big", members=members) == GroupRequest(7, "big", frozenset(members))
+    assert after_auth("group", name="big", members=members) == GroupRequest(
+        7, "big", frozenset(members)
+    )
 
 
 def test_group_member_lists_that_can_never_fit_are_too_many_members() -> None:
-    assert after_auth("group", name="big", members=list(range(1, 102))) is ErrorCode.TOO_MANY_MEMBERS
+    assert (
+        after_auth("group", name="big", members=list(range(1, 102))) is ErrorCode.TOO_MANY_MEMBERS
+    )
 
 
 def test_the_member_limit_is_the_operators() -> None:
     limits = Limits(max_group_members=5)
-    assert after_auth("group", limits, name="g", members=[1, 2, 3, 4, 5]) == GroupRequest(7, "g", frozenset(range(1, 6)))
-    assert after_auth("group", limits, name="g", members=[1, 2, 3, 4, 5, 6]) is ErrorCode.TOO_MANY_MEMBERS
+    assert after_auth("group", limits, name="g", members=[1, 2, 3, 4, 5]) == GroupRequest(
+        7, "g", frozenset(range(1, 6))
+    )
+    assert (
+        after_auth("group", limits, name="g", members=[1, 2, 3, 4, 5, 6])
+        is ErrorCode.TOO_MANY_MEMBERS
+    )
 
 
 @pytest.mark.parametrize("members", [None, 5, [0], [1, -2], [True], [1.5], ["2"], {"a": 1}])
@@ -212,7 +230,9 @@ def test_group_members_must_be_a_list_of_ids(members: object) -> None:
 
 
 def test_invite_is_dispatched_with_deduped_users() -> None:
-    assert after_auth("invite", channel=9, users=[5, 5, 6]) == InviteRequest(7, 9, frozenset({5, 6}))
+    assert after_auth("invite", channel=9, users=[5, 5, 6]) == InviteRequest(
+        7, 9, frozenset({5, 6})
+    )
 
 
 def test_invite_of_more_users_than_a_group_holds_is_too_many_members() -> None:
@@ -314,8 +334,12 @@ def test_presence_lists_are_bounded() -> None:
 
 
 def test_push_sets_a_target_with_its_provider_fields() -> None:
-    request = after_auth("push", kind="webpush", endpoint="https://push.example/abc", p256dh="key", auth="secret")
-    target = PushTarget("webpush", "https://push.example/abc", (("auth", "secret"), ("p256dh", "key")))
+    request = after_auth(
+        "push", kind="webpush", endpoint="https://push.example/abc", p256dh="key", auth="secret"
+    )
+    target = PushTarget(
+        "webpush", "https://push.example/abc", (("auth", "secret"), ("p256dh", "key"))
+    )
     assert request == PushRequest(7, target)
 
 

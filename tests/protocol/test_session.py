@@ -30,6 +30,7 @@ from actors.protocol._session import TRANSITIONS, Input
 
 from .conftest import DEVICE, USER, authenticate, pack, receive
 
+
 def unpack(data: bytes | None) -> object:
     assert data is not None
     return msgpack.unpackb(data)
@@ -129,7 +130,10 @@ CASES = [
 
 @pytest.mark.parametrize(("make", "frame", "outputs", "after"), CASES)
 def test_each_request_kind_in_each_state(
-    make: Callable[[], ProtocolSession], frame: dict[str, object], outputs: list[object], after: State
+    make: Callable[[], ProtocolSession],
+    frame: dict[str, object],
+    outputs: list[object],
+    after: State,
 ) -> None:
     session = make()
     assert receive(session, frame) == outputs
@@ -188,7 +192,9 @@ def test_a_message_over_the_size_limit_closes_with_1009() -> None:
     assert len(pack(at_limit)) == 5000
     [too_long] = receive(session, at_limit)
     assert too_long == Err(5, ErrorCode.TOO_LONG, too_long.msg)
-    assert session.receive_bytes(pack(at_limit) + b"\x00", 1.0) == [Close(CloseCode.MESSAGE_TOO_BIG, "message too big")]
+    assert session.receive_bytes(pack(at_limit) + b"\x00", 1.0) == [
+        Close(CloseCode.MESSAGE_TOO_BIG, "message too big")
+    ]
     assert session.state is State.CLOSING
 
 
@@ -228,7 +234,9 @@ def test_an_auth_that_fails_validation_does_not_start_authenticating() -> None:
 
 
 @pytest.mark.parametrize("make", [unauthenticated, authenticated])
-def test_reporting_an_auth_outcome_nobody_asked_for_is_a_driver_bug(make: Callable[[], ProtocolSession]) -> None:
+def test_reporting_an_auth_outcome_nobody_asked_for_is_a_driver_bug(
+    make: Callable[[], ProtocolSession],
+) -> None:
     with pytest.raises(LocalProtocolError):
         make().authenticated(USER, DEVICE)
     with pytest.raises(LocalProtocolError):
@@ -272,7 +280,9 @@ def test_closing_sends_bye_then_closes(reason: ByeReason, code: CloseCode) -> No
 
 
 @pytest.mark.parametrize("make", [unauthenticated, authenticating])
-def test_a_connection_that_never_authenticated_can_be_told_bye(make: Callable[[], ProtocolSession]) -> None:
+def test_a_connection_that_never_authenticated_can_be_told_bye(
+    make: Callable[[], ProtocolSession],
+) -> None:
     session = make()
     bye, close = session.closing(ByeReason.DRAINING)
     assert isinstance(bye, ByeEvent) and isinstance(close, Close)
@@ -334,7 +344,11 @@ def test_last_activity_never_moves_back() -> None:
 
 
 def send(session: ProtocolSession, request_id: int, now: float, body: str = "hi") -> object:
-    [out] = receive(session, {"t": "send", "id": request_id, "channel": 9, "body": body, "cid": f"c{request_id}"}, now)
+    [out] = receive(
+        session,
+        {"t": "send", "id": request_id, "channel": 9, "body": body, "cid": f"c{request_id}"},
+        now,
+    )
     return out
 
 
@@ -350,7 +364,9 @@ def test_a_device_may_send_a_burst_then_is_rate_limited_with_a_retry() -> None:
 def test_refused_sends_cost_no_token() -> None:
     limits = Limits(send_burst=1)
     session = authenticate(ProtocolSession(now=0.0, limits=limits))
-    [too_long] = receive(session, {"t": "send", "id": 1, "channel": 9, "body": "x" * 100_001, "cid": "c"})
+    [too_long] = receive(
+        session, {"t": "send", "id": 1, "channel": 9, "body": "x" * 100_001, "cid": "c"}
+    )
     assert isinstance(too_long, Err) and too_long.code is ErrorCode.TOO_LONG
     assert isinstance(send(session, 2, now=0.0), Dispatch)
 

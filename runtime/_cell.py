@@ -28,20 +28,20 @@ RUNNING = 0
 PASSIVATE = 1  # stop after the current message; queued messages go to a fresh instance
 FINAL = 2  # stop after the current message; refuse and fail everything else
 
-_message_types: set[type] = set()
+MESSAGE_TYPES: set[type] = set()  # attrs classes already checked
 
 
 def check_message(message: object) -> None:
     """Refuse anything but attrs instances: no dicts or tuples as messages in the system."""
     cls = type(message)
-    if cls in _message_types:
-        return
     if not attrs.has(cls):
         raise TypeError(f"messages must be attrs instances, not {cls.__qualname__}")
-    _message_types.add(cls)
+    MESSAGE_TYPES.add(cls)
 
 
 class Owner(Protocol):
+    wheel: deadlines.Wheel  # where asks to its cells wait for their deadlines
+
     def schedule(self, cell: Cell) -> None:
         """Run `cell` soon: it was idle and now has a message or a stop request."""
 
@@ -50,8 +50,9 @@ class Ask:
     """The one-shot reply slot of an `ask`; it travels in the mailbox with the message.
 
     States: waiting (task set, in a deadline bucket), early (result set: the
-    reply came while the asker still waited for mailbox space), abandoned (the
-    asker left: a late reply is dropped here, so nothing is orphaned).
+    reply came while the asker was still being woken from a wait for mailbox
+    space), abandoned (the asker left: a late reply is dropped here, so nothing
+    is orphaned).
     """
 
     __slots__ = ("message", "task", "result", "abandoned", "bucket")
@@ -91,17 +92,6 @@ class Ask:
         if self.bucket is not None:
             self.bucket.discard(self)
             self.bucket = None
-
-    async def wait(self, deadline: float) -> object:
-        """Park the asker until the reply, or raise `deadlines.Expired` at `deadline`."""
-        result = self.result
-        if result is not None:
-            self.result = None
-            self.abandoned = True
-            return result.unwrap()
-        deadlines.add(self, deadline)
-        self.task = trio.lowlevel.current_task()
-        return await trio.lowlevel.wait_task_rescheduled(self.abort)
 
 
 class _Sender:
@@ -154,7 +144,7 @@ class Cell:
         self.busy = False
         self.dead = False
         self.stop = RUNNING
-        self.idle_since = 0.0
+        self.idle_since = 0  # the registry's sweep count when the cell last went idle
 
     def offer(self, item: object) -> bool:
         """Queue `item` if there is room; False if the mailbox is full."""

@@ -89,7 +89,7 @@ async def run_child(
         if isinstance(exc, SupervisorGaveUp):
             logger.error("%s: child %r gave up: %s", owner, child.name, exc)
         else:
-            logger.error("%s: child %r crashed", owner, child.name, exc_info=exc)
+            logger.error("%s: child %r (%r) crashed", owner, child.name, child.value, exc_info=exc)
     finally:
         child.running = False
         child.done.set()

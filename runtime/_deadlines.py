@@ -25,7 +25,7 @@ class Expired(Exception):
     """Raised into an asker whose deadline passed; `ask` turns it into `AskTimeout`."""
 
 
-class _Wheel:
+class Wheel:
     """Invariants: every key of `buckets` is in `ticks` (a heap) exactly once, and
     the timer's scope deadline is the smallest tick (or +inf without any)."""
 
@@ -36,6 +36,7 @@ class _Wheel:
         self.target = math.inf
 
     def add(self, slot: Ask, deadline: float) -> None:
+        """Fail `slot`'s asker with `Expired` at `deadline` unless it is resolved first."""
         tick = math.ceil(deadline / RESOLUTION)
         bucket = self.buckets.get(tick)
         if bucket is None:
@@ -63,16 +64,16 @@ class _Wheel:
         self.scope = trio.CancelScope(deadline=self.target * RESOLUTION)
 
 
-_WHEEL: trio.lowlevel.RunVar[_Wheel] = trio.lowlevel.RunVar("runtime.deadlines")
+_WHEEL: trio.lowlevel.RunVar[Wheel] = trio.lowlevel.RunVar("runtime.deadlines")
 
 
-def add(slot: Ask, deadline: float) -> None:
-    """Fail `slot`'s asker with `Expired` at `deadline` unless it is resolved first."""
+def current_wheel() -> Wheel:
+    """This Trio run's wheel. Owners of cells look it up once, so an ask does not."""
     try:
-        wheel = _WHEEL.get()
+        return _WHEEL.get()
     except LookupError:
-        wheel = _Wheel()
+        wheel = Wheel()
         _WHEEL.set(wheel)
         trio.lowlevel.spawn_system_task(wheel.run, name="runtime.deadlines")
-    wheel.add(slot, deadline)
+        return wheel
 

@@ -9,6 +9,7 @@ import trio
 
 from ._actor import Actor
 from ._cell import Cell
+from ._deadlines import current_wheel
 from ._errors import ActorCrashed, ActorDead
 from ._ref import LocalRef
 
@@ -16,10 +17,11 @@ from ._ref import LocalRef
 class _Host:
     """The cell's owner: wakes the hosting task when the idle cell gets mail."""
 
-    __slots__ = ("task",)
+    __slots__ = ("task", "wheel")
 
     def __init__(self) -> None:
         self.task: trio.lowlevel.Task | None = None
+        self.wheel = current_wheel()
 
     def schedule(self, cell: Cell) -> None:
         task, self.task = self.task, None

@@ -8,8 +8,8 @@ from typing import Protocol
 import trio
 
 from ._actor import ActorRef
+from ._cell import DEAD_CELL, FINAL, MESSAGE_TYPES, Ask, Cell, check_message
 from ._deadlines import Expired
-from ._cell import DEAD_CELL, FINAL, Ask, Cell, check_message
 from ._errors import ActorDead, AskTimeout, MailboxFull
 
 
@@ -54,17 +54,22 @@ class LocalRef(ActorRef):
             return not self._cell.dead
         return self._home.running
 
-    def _live_cell(self) -> Cell:
-        cell = self._cell
-        if cell.dead:
-            if self._home is None:
-                raise ActorDead(self._key)
-            cell = self._cell = self._home.cell_for(self._key)
+    def _resolve(self) -> Cell:
+        """The cached cell died: a hosted actor is gone for good, a registry key gets a fresh cell."""
+        if self._home is None:
+            raise ActorDead(self._key)
+        cell = self._cell = self._home.cell_for(self._key)
         return cell
 
+    # The three sends inline the message check and the cell lookup: they are the
+    # hot path of the whole system, and a call costs as much as either check.
+
     async def tell(self, message: object) -> None:
-        check_message(message)
-        cell = self._live_cell()
+        if type(message) not in MESSAGE_TYPES:
+            check_message(message)
+        cell = self._cell
+        if cell.dead:
+            cell = self._resolve()
         # A cancellation point always, a schedule point only when the mailbox is
         # full: a producer runs ahead until the mailbox fills, then the actor
         # drains it in one go. That is what makes a tell cost no task switch.
@@ -73,14 +78,20 @@ class LocalRef(ActorRef):
             await cell.wait_to_put(message)
 
     def tell_nowait(self, message: object) -> None:
-        check_message(message)
-        cell = self._live_cell()
+        if type(message) not in MESSAGE_TYPES:
+            check_message(message)
+        cell = self._cell
+        if cell.dead:
+            cell = self._resolve()
         if not cell.offer(message):
             raise MailboxFull(self._key, cell.capacity)
 
     async def ask(self, message: object, timeout: float) -> object:
-        check_message(message)
-        cell = self._live_cell()
+        if type(message) not in MESSAGE_TYPES:
+            check_message(message)
+        cell = self._cell
+        if cell.dead:
+            cell = self._resolve()
         await trio.lowlevel.checkpoint_if_cancelled()
         deadline = trio.current_time() + timeout
         slot = Ask(message)
@@ -90,8 +101,15 @@ class LocalRef(ActorRef):
                 await cell.wait_to_put(slot)
             if scope.cancelled_caught:
                 raise AskTimeout(self._key, timeout)
+            result = slot.result
+            if result is not None:  # answered before this task ran again
+                slot.result = None
+                slot.abandoned = True
+                return result.unwrap()
+        cell.owner.wheel.add(slot, deadline)
+        slot.task = trio.lowlevel.current_task()
         try:
-            return await slot.wait(deadline)
+            return await trio.lowlevel.wait_task_rescheduled(slot.abort)
         except Expired:
             raise AskTimeout(self._key, timeout) from None
 

@@ -19,6 +19,9 @@ from ._workers import WorkerPool
 
 logger = logging.getLogger("runtime.registry")
 
+# Sweeps per `idle_after`: passivation is late by at most `idle_after / _SWEEPS`.
+_SWEEPS = 8
+
 
 class _State(enum.Enum):
     STOPPED = "stopped"
@@ -83,6 +86,7 @@ class Registry:
         self._stop = trio.Event()
         self._gave_up = False
         self._sweeper_wakeup: trio.Event | None = None
+        self._sweeps = 0
         self._all_stopped: trio.Event | None = None
 
     @property
@@ -203,7 +207,9 @@ class Registry:
     def _went_idle(self, cell: Cell) -> None:
         if self._idle_after is None:
             return
-        cell.idle_since = trio.current_time()
+        # The sweep count, not the clock: reading the clock here would cost a
+        # tenth of an ask round trip, and passivation needs only sweep precision.
+        cell.idle_since = self._sweeps
         idle = self._idle
         idle.pop(cell.key, None)
         idle[cell.key] = cell
@@ -212,28 +218,28 @@ class Registry:
             self._sweeper_wakeup = None
 
     async def _sweep(self) -> None:
-        """Passivate cells idle for `idle_after`; wakes at most every `idle_after / 8`."""
+        """Passivate cells idle for `idle_after`: one wake per `idle_after / SWEEPS` while any is idle.
+
+        A cell that went idle during sweep interval n is passivated at the end of
+        interval n + SWEEPS, so after between `idle_after` and `idle_after * (1 + 1/SWEEPS)`.
+        """
         if self._idle_after is None:
             return
-        idle_after = self._idle_after
-        slack = idle_after / 8
+        interval = self._idle_after / _SWEEPS
         idle = self._idle
         while True:
             if not idle:
                 self._sweeper_wakeup = wakeup = trio.Event()
                 await wakeup.wait()
-                continue
-            now = trio.current_time()
+            await trio.sleep(interval)
+            self._sweeps += 1
             while idle:
                 key, cell = next(iter(idle.items()))
-                if cell.idle_since + idle_after > now:
+                if self._sweeps - cell.idle_since <= _SWEEPS:
                     break
                 del idle[key]
                 if not (cell.busy or cell.dead):
                     cell.request_stop(PASSIVATE)
-            if idle:
-                first = next(iter(idle.values()))
-                await trio.sleep_until(max(first.idle_since + idle_after, now + slack))
 
     async def _stop_all(self) -> None:
         self._state = _State.STOPPING

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 import trio
 
 from ._cell import Cell
+from ._deadlines import current_wheel
 
 # Parked workers kept for reuse; more than this exit, so a burst's tasks go away.
 _MAX_IDLE = 8
@@ -47,6 +48,7 @@ class WorkerPool:
     ) -> None:
         self._nursery = nursery
         self._run_cell = run_cell
+        self.wheel = current_wheel()
         self._runq: deque[Cell] = deque()
         self._idle: list[_Parked] = []
         self._waking = 0

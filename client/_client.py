@@ -23,6 +23,7 @@ from typing import TypeVar
 
 import trio
 from attrs import define, field, frozen
+from attrs.validators import gt
 
 from . import _requests as rq
 from ._api import SessionApi, new_cid
@@ -60,25 +61,29 @@ class PasswordAuth:
     device: str
 
 
+_count = gt(0)
+_seconds = gt(0.0)
+
+
 @frozen
 class ClientOptions:
     """Tuning of a ChatClient; the defaults suit an interactive app."""
 
-    event_buffer: int = 1024
+    event_buffer: int = field(default=1024, validator=_count)
     """Messages and typing notices waiting in events(); other events may use half as much again."""
-    backoff_base: float = 0.5
+    backoff_base: float = field(default=0.5, validator=_seconds)
     """First reconnect window, seconds; it doubles per failed attempt up to backoff_cap."""
-    backoff_cap: float = 30.0
-    stable_after: float = 30.0
+    backoff_cap: float = field(default=30.0, validator=_seconds)
+    stable_after: float = field(default=30.0, validator=_seconds)
     """A connection that lasted this long resets the back-off."""
-    sync_workers: int = 4
+    sync_workers: int = field(default=4, validator=_count)
     """Channels brought up to date concurrently."""
-    sync_page: int = 100
-    presence_cache: int = 4096
-    max_in_flight: int = 256
-    connect_timeout: float = 10.0
-    close_timeout: float = 5.0
-    max_message_size: int = 64 * 2**20
+    sync_page: int = field(default=100, validator=_count)
+    presence_cache: int = field(default=4096, validator=_count)
+    max_in_flight: int = field(default=256, validator=_count)
+    connect_timeout: float = field(default=10.0, validator=_seconds)
+    close_timeout: float = field(default=5.0, validator=_seconds)
+    max_message_size: int = field(default=64 * 2**20, validator=_count)
 
 
 @define(eq=False)
@@ -100,7 +105,8 @@ class ChatClient(SessionApi):
     _backoff: Backoff
     _presence: PresenceCache
     _stream: EventStream
-    _changed: trio.lowlevel.ParkingLot = field(factory=trio.lowlevel.ParkingLot)  # connection came or went, or the client stopped
+    # Woken when a connection comes or goes, or the client stops.
+    _changed: trio.lowlevel.ParkingLot = field(factory=trio.lowlevel.ParkingLot)
     _work: trio.lowlevel.ParkingLot = field(factory=trio.lowlevel.ParkingLot)  # a channel fell behind
     _conn: Connection | None = None
     _session: Session | None = None
@@ -396,7 +402,7 @@ class ChatClient(SessionApi):
             return
         if isinstance(event, PresenceEvent):
             self._presence.update([PresenceInfo(event.user, event.online, event.last)])
-        elif isinstance(event, ChannelEvent) and self._session is not None and self._session.user not in event.members:
-            self._tracker.forget(event.channel)
+        elif isinstance(event, ChannelEvent) and self.user not in event.members:
+            self._tracker.forget(event.channel)  # removed from it
         if not self._stream.offer(event, control=True):
             raise EventOverflow("the app is too far behind on events()")

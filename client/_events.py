@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from attrs import field, frozen
 
-from ._values import ChannelInfo, ChannelKind, Message
+from ._values import ChannelInfo, ChannelKind, Message, user_set
 
 
 @frozen
@@ -17,7 +17,7 @@ class ChannelEvent:
     channel: int
     kind: ChannelKind
     name: str
-    members: frozenset[int] = field(converter=frozenset)
+    members: frozenset[int] = field(converter=user_set)
 
 
 @frozen

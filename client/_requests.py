@@ -9,13 +9,14 @@ operator may change (body length, page size) are left to the node. Sans-IO.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, ClassVar, Generic, TypeVar
+from collections.abc import Iterable, Mapping
+from typing import Any, ClassVar, Generic, TypeVar, cast
 
 import attrs
 from attrs import field, frozen
 from attrs.validators import instance_of, optional
 
+from ._errors import ProtocolError
 from ._values import ChannelInfo, Credentials, Device, Page, PresenceInfo, Sent, Session
 from ._wire import (
     Fields,
@@ -48,6 +49,10 @@ def _limit(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
         raise ValueError(f"{attribute.name} must be a positive integer or None, got {value!r}")
 
 
+def _id_tuple(values: Iterable[int]) -> tuple[int, ...]:
+    return tuple(values)
+
+
 def _ids(_: object, attribute: attrs.Attribute[Any], value: tuple[object, ...]) -> None:
     for v in value:
         _positive(_, attribute, v)
@@ -63,7 +68,8 @@ class Request(Generic[R]):
     IDEMPOTENT: ClassVar[bool]
 
     def fields(self) -> dict[str, object]:
-        return {a.name: getattr(self, a.name) for a in attrs.fields(type(self))}
+        # Every concrete request is an attrs class; this base is not.
+        return {a.name: getattr(self, a.name) for a in attrs.fields(cast(Any, type(self)))}
 
     def frame(self, request_id: int) -> dict[str, object]:
         return {"t": self.TYPE, "id": request_id, **self.fields()}
@@ -163,7 +169,7 @@ class Group(Request[int]):
     TYPE = "group"
     IDEMPOTENT = False  # every group request creates a group
     name: str = field(validator=_text)
-    members: tuple[int, ...] = field(converter=tuple, validator=_ids)
+    members: tuple[int, ...] = field(converter=_id_tuple, validator=_ids)
 
     def result(self, ok: Fields) -> int:
         return get_int(ok, "channel")
@@ -174,7 +180,7 @@ class Invite(_NoResult):
     TYPE = "invite"
     IDEMPOTENT = False
     channel: int = field(validator=_positive)
-    users: tuple[int, ...] = field(converter=tuple, validator=_ids)
+    users: tuple[int, ...] = field(converter=_id_tuple, validator=_ids)
 
 
 @frozen
@@ -206,12 +212,25 @@ class Send(Request[Sent]):
 
 
 class _Paged(Request[Page]):
+    channel: int
+
     def fields(self) -> dict[str, object]:
         # An absent limit means the node's default; nil is not a valid limit.
         return {k: v for k, v in super().fields().items() if not (k == "limit" and v is None)}
 
     def result(self, ok: Fields) -> Page:
-        return Page(get_maps(ok, "messages", message), get_bool(ok, "more"))
+        page = Page(get_maps(ok, "messages", message), get_bool(ok, "more"))
+        # Cursors are advanced from these pages: a message of another channel,
+        # or out of order, would corrupt them, so it is refused here.
+        seqs = [m.seq for m in page.messages]
+        if any(m.channel != self.channel for m in page.messages):
+            raise ProtocolError(f"a page of channel {self.channel} holds another channel's message")
+        if any(a >= b for a, b in zip(seqs, seqs[1:])) or not all(self.in_range(s) for s in seqs):
+            raise ProtocolError(f"page seqs out of order or out of range for {self!r}: {seqs}")
+        return page
+
+    def in_range(self, seq: int) -> bool:
+        raise NotImplementedError
 
 
 @frozen
@@ -224,6 +243,9 @@ class Sync(_Paged):
     after: int = field(validator=_seq)
     limit: int | None = field(default=None, validator=_limit)
 
+    def in_range(self, seq: int) -> bool:
+        return seq > self.after
+
 
 @frozen
 class History(_Paged):
@@ -234,6 +256,9 @@ class History(_Paged):
     channel: int = field(validator=_positive)
     before: int = field(validator=_seq)
     limit: int | None = field(default=None, validator=_limit)
+
+    def in_range(self, seq: int) -> bool:
+        return 0 < seq < self.before
 
 
 @frozen
@@ -255,7 +280,7 @@ class Typing(_NoResult):
 class Presence(Request[tuple[PresenceInfo, ...]]):
     TYPE = "presence"
     IDEMPOTENT = True
-    users: tuple[int, ...] = field(converter=tuple, validator=_ids)
+    users: tuple[int, ...] = field(converter=_id_tuple, validator=_ids)
 
     def result(self, ok: Fields) -> tuple[PresenceInfo, ...]:
         return get_maps(ok, "presence", presence_info)

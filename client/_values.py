@@ -7,8 +7,14 @@ Ids are the node's 63-bit integers; times are milliseconds since the epoch.
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 
 from attrs import field, frozen
+
+
+def user_set(users: Iterable[int]) -> frozenset[int]:
+    """Members as a set: their order on the wire means nothing."""
+    return frozenset(users)
 
 
 class ChannelKind(enum.Enum):
@@ -40,7 +46,7 @@ class ChannelInfo:
     channel: int
     kind: ChannelKind
     name: str
-    members: frozenset[int] = field(converter=frozenset)
+    members: frozenset[int] = field(converter=user_set)
     last: int
     read: int
 

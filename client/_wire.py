@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-import msgpack
+import msgpack  # type: ignore[import-untyped]
 from attrs import frozen
 
 from ._errors import ProtocolError
@@ -52,11 +52,16 @@ Reply = Ok | Err
 
 
 def encode(frame: Mapping[str, object]) -> bytes:
-    return msgpack.packb(frame, use_bin_type=True)
+    data: bytes = msgpack.packb(frame, use_bin_type=True)
+    return data
 
 
 def decode(data: bytes) -> Reply | ServerEvent | None:
-    """One server frame, typed; None for an event type newer than this client (skipped, by the protocol's rule that events may be added)."""
+    """One server frame, typed.
+
+    None for an event type newer than this client: the protocol may add event
+    types, and a client skips the ones it does not know.
+    """
     try:
         frame = msgpack.unpackb(data, raw=False)
     except (ValueError, msgpack.UnpackException) as exc:
@@ -105,7 +110,7 @@ def get_bool(m: Fields, key: str) -> bool:
 
 def get_seconds(m: Fields, key: str) -> float:
     value = m.get(key)
-    if type(value) not in (int, float) or not value > 0:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
         raise ProtocolError(f"field {key!r} must be a positive number, got {value!r}")
     return float(value)
 

@@ -27,7 +27,9 @@ def test_the_window_doubles_per_attempt_up_to_the_cap() -> None:
     floor=st.floats(0, 60),
     seed=st.integers(),
 )
-def test_each_delay_lies_in_floor_plus_window(base: float, extra: float, attempts: int, floor: float, seed: int) -> None:
+def test_each_delay_lies_in_floor_plus_window(
+    base: float, extra: float, attempts: int, floor: float, seed: int
+) -> None:
     backoff = Backoff(base, base + extra, random.Random(seed), attempt=attempts)
     window = backoff.window()
     assert window <= base + extra

@@ -178,7 +178,7 @@ def test_own_seqs_are_capped_and_the_forgotten_come_back_through_sync() -> None:
 def test_cursors_resume_from_a_snapshot() -> None:
     t = CursorTracker.starting_at({1: 10, 2: 0})
     t.observe([info(1, 12), info(2, 0), info(3, 1)])
-    assert sorted([t.claim(), t.claim()]) == [1, 3]
+    assert {t.claim(), t.claim()} == {1, 3}
     assert t.claim() is None
     assert t.snapshot() == {1: 10, 2: 0, 3: 0}
 
@@ -280,7 +280,10 @@ OPS = st.sampled_from(["store", "store", "fanout", "fanout", "ack", "worker", "w
 
 @settings(max_examples=150, deadline=None)
 @given(
-    st.lists(st.tuples(OPS, st.sampled_from([1, 1, 1, 2]), st.booleans(), st.booleans(), st.integers(0, 7)), max_size=120),
+    st.lists(
+        st.tuples(OPS, st.sampled_from([1, 1, 1, 2]), st.booleans(), st.booleans(), st.integers(0, 7)),
+        max_size=120,
+    ),
     st.integers(1, 4),
 )
 def test_model_every_message_once_in_order(ops: list[tuple[str, int, bool, bool, int]], page_limit: int) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from client import Disconnected, Message, ReceiptEvent, Reconnected, TypingEvent
+from client import ClientEvent, Disconnected, Message, ReceiptEvent, Reconnected, TypingEvent
 from client._queue import EventQueue
 
 
@@ -12,7 +12,7 @@ def msg(seq: int) -> Message:
     return Message(1, seq, 2, 3, "b", 0, f"c{seq}")
 
 
-def drain(queue: EventQueue) -> list[object]:
+def drain(queue: EventQueue) -> list[ClientEvent]:
     out = []
     while (event := queue.take()) is not None:
         out.append(event)

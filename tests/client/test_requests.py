@@ -7,7 +7,18 @@ from typing import Any
 import pytest
 
 import client._requests as rq
-from client import ChannelInfo, ChannelKind, Credentials, Device, Message, Page, PresenceInfo, ProtocolError, Sent, Session
+from client import (
+    ChannelInfo,
+    ChannelKind,
+    Credentials,
+    Device,
+    Message,
+    Page,
+    PresenceInfo,
+    ProtocolError,
+    Sent,
+    Session,
+)
 
 
 def test_frames_carry_type_id_and_fields() -> None:
@@ -53,12 +64,12 @@ def test_secrets_stay_out_of_reprs() -> None:
     [
         lambda: rq.Send(0, "x", "c"),
         lambda: rq.Send(True, "x", "c"),
-        lambda: rq.Send(1, b"x", "c"),
+        lambda: rq.Send(1, b"x", "c"),  # type: ignore[arg-type]
         lambda: rq.Sync(1, -1),
         lambda: rq.Sync(1, 0, 0),
         lambda: rq.Group("g", [1, -2]),
-        lambda: rq.Invite(1, ["2"]),
-        lambda: rq.Lookup(7),
+        lambda: rq.Invite(1, ["2"]),  # type: ignore[list-item]
+        lambda: rq.Lookup(7),  # type: ignore[arg-type]
     ],
 )
 def test_mistyped_arguments_fail_at_the_call_site(make: Any) -> None:
@@ -67,11 +78,15 @@ def test_mistyped_arguments_fail_at_the_call_site(make: Any) -> None:
 
 
 def test_only_requests_that_can_be_repeated_safely_are_idempotent() -> None:
-    repeatable = {name for name in dir(rq) if isinstance(getattr(rq, name), type) and getattr(getattr(rq, name), "IDEMPOTENT", False)}
-    assert repeatable == {"Auth", "Devices", "Lookup", "Direct", "Channels", "Send", "Sync", "History", "Read", "Presence", "Push", "Ping"}
+    classes = [getattr(rq, name) for name in dir(rq)]
+    repeatable = {c.__name__ for c in classes if isinstance(c, type) and getattr(c, "IDEMPOTENT", False)}
+    assert repeatable == {
+        "Auth", "Devices", "Lookup", "Direct", "Channels", "Send",
+        "Sync", "History", "Read", "Presence", "Push", "Ping",
+    }
 
 
-MSG = {"channel": 7, "seq": 3, "sender": 11, "device": 12, "body": "hi", "ts": 5, "cid": "c1"}
+MSG: dict[str, Any] = {"channel": 7, "seq": 3, "sender": 11, "device": 12, "body": "hi", "ts": 5, "cid": "c1"}
 
 
 def test_results_are_typed_values() -> None:
@@ -83,9 +98,10 @@ def test_results_are_typed_values() -> None:
     assert rq.Channels().result(
         {"channels": [{"channel": 7, "kind": "direct", "name": "", "members": [4, 5], "last": 3, "read": 1}]}
     ) == (ChannelInfo(7, ChannelKind.DIRECT, "", frozenset({4, 5}), 3, 1),)
-    assert rq.Presence([5]).result({"presence": [{"user": 5, "online": False, "last": 0}]}) == (PresenceInfo(5, False, 0),)
+    presence = {"presence": [{"user": 5, "online": False, "last": 0}]}
+    assert rq.Presence([5]).result(presence) == (PresenceInfo(5, False, 0),)
     assert rq.Devices().result({"devices": [{"device": 8, "name": "d", "last": 9}]}) == (Device(8, "d", 9),)
-    assert rq.Read(7, 3).result({}) is None
+    assert rq.Read(7, 3).result({}) is None  # type: ignore[func-returns-value]
 
 
 @pytest.mark.parametrize(
@@ -100,5 +116,22 @@ def test_results_are_typed_values() -> None:
     ],
 )
 def test_malformed_results_raise_protocol_error(request_: rq.Request[Any], ok: dict[str, Any]) -> None:
+    with pytest.raises(ProtocolError):
+        request_.result(ok)
+
+
+@pytest.mark.parametrize(
+    ("request_", "seqs", "channel"),
+    [
+        (rq.Sync(7, 2), [3, 5, 4], 7),  # not ascending
+        (rq.Sync(7, 2), [2, 3], 7),  # not after `after`
+        (rq.Sync(7, 2), [3], 8),  # another channel
+        (rq.History(7, 5), [3, 5], 7),  # not before `before`
+    ],
+)
+def test_pages_that_would_corrupt_cursors_are_refused(
+    request_: rq.Request[Any], seqs: list[int], channel: int
+) -> None:
+    ok = {"messages": [{**MSG, "seq": s, "channel": channel} for s in seqs], "more": False}
     with pytest.raises(ProtocolError):
         request_.result(ok)

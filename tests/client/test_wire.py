@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgpack
+import msgpack  # type: ignore[import-untyped]
 import pytest
 
 from client import (
@@ -24,11 +24,12 @@ from client import (
 )
 from client._wire import Err, Ok, decode, encode
 
-MSG = {"channel": 7, "seq": 3, "sender": 11, "device": 12, "body": "hi ☃", "ts": 1_700_000_000_000, "cid": "c1"}
+MSG: dict[str, Any] = {"channel": 7, "seq": 3, "sender": 11, "device": 12, "body": "hi ☃", "ts": 1_700_000_000_000, "cid": "c1"}
 
 
 def pack(frame: Any) -> bytes:
-    return msgpack.packb(frame, use_bin_type=True)
+    data: bytes = msgpack.packb(frame, use_bin_type=True)
+    return data
 
 
 def test_encode_is_msgpack_with_str_keys_and_bin_for_bytes() -> None:

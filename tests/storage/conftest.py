@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import secrets
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
@@ -20,11 +20,7 @@ from storage import EmbeddedStore, Store
 
 OpenStore = Callable[[], AbstractAsyncContextManager[Store]]
 
-# The Scylla store joins the suite as soon as the package exports it.
-STORE_KINDS = ["embedded", *(["scylla"] if hasattr(storage, "ScyllaStore") else [])]
-
-
-@pytest.fixture(params=STORE_KINDS)
+@pytest.fixture(params=["embedded", "scylla"])
 def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> OpenStore:
     if request.param == "embedded":
         return _embedded_opener(tmp_path)
@@ -49,44 +45,33 @@ def scylla_cluster(
     try:
         yield cluster
     finally:
-        cluster.shutdown()
-        _drop_keyspace(cql_contact_points, keyspace)
+        try:
+            cluster.session.execute(f"DROP KEYSPACE IF EXISTS {keyspace}")
+        finally:
+            cluster.shutdown()
 
 
 def _embedded_opener(directory: Path) -> OpenStore:
     files = itertools.count()
+    return _opener(lambda: EmbeddedStore.open(directory / f"store-{next(files)}.db"))
 
+
+def _scylla_opener(cluster: storage.ScyllaCluster) -> OpenStore:
+    # A store wrapping a cluster does not own it: its aclose leaves the
+    # session's cluster running for the next test (and the next trio.run).
+    async def wrap() -> Store:
+        return storage.ScyllaStore(cluster)
+
+    return _opener(wrap)
+
+
+def _opener(make: Callable[[], Awaitable[Store]]) -> OpenStore:
     @asynccontextmanager
-    async def open_embedded() -> AsyncIterator[Store]:
-        opened = await EmbeddedStore.open(directory / f"store-{next(files)}.db")
+    async def open_store() -> AsyncIterator[Store]:
+        opened = await make()
         try:
             yield opened
         finally:
             await opened.aclose()
 
-    return open_embedded
-
-
-def _scylla_opener(cluster: storage.ScyllaCluster) -> OpenStore:
-    # The session fixture owns the cluster and shuts it down; each test gets
-    # a cheap store on it, usable from whichever trio.run is current.
-    @asynccontextmanager
-    async def open_scylla() -> AsyncIterator[Store]:
-        yield storage.ScyllaStore(cluster)
-
-    return open_scylla
-
-
-def _drop_keyspace(contact_points: Sequence[tuple[str, int]], keyspace: str) -> None:
-    from cassandra.cluster import Cluster
-    from cassandra.policies import DCAwareRoundRobinPolicy
-
-    cluster = Cluster(
-        list(contact_points),
-        protocol_version=4,
-        load_balancing_policy=DCAwareRoundRobinPolicy(local_dc="datacenter1"),
-    )
-    try:
-        cluster.connect().execute(f"DROP KEYSPACE IF EXISTS {keyspace}")
-    finally:
-        cluster.shutdown()
+    return open_store

@@ -162,14 +162,19 @@ class ProtocolSession:
     # Starts as the time the connection was accepted, so a peer that never
     # sends anything is idle from the start.
     _last_activity: float = field(alias="now")
-    limits: Limits = field(factory=Limits)
+    _limits: Limits = field(factory=Limits, alias="limits")
     _state: State = field(init=False, default=State.UNAUTHENTICATED)
     _user: int | None = field(init=False, default=None)
     _device: int | None = field(init=False, default=None)
     _sends: TokenBucket = field(init=False)
 
     def __attrs_post_init__(self) -> None:
-        self._sends = TokenBucket(self.limits.send_rate, self.limits.send_burst)
+        self._sends = TokenBucket(self._limits.send_rate, self._limits.send_burst)
+
+    @property
+    def limits(self) -> Limits:
+        """The limits this connection was accepted under; fixed for its life."""
+        return self._limits
 
     @property
     def state(self) -> State:
@@ -194,7 +199,7 @@ class ProtocolSession:
     def receive_bytes(self, data: bytes, now: float) -> list[Output]:
         """One binary WebSocket message from the peer."""
         self._touch(now)
-        if len(data) > self.limits.max_message_bytes:
+        if len(data) > self._limits.max_message_bytes:
             return self._receive(Input.TOO_BIG, _Received(), now)
         try:
             raw = unpack_frame(data)
@@ -330,7 +335,7 @@ class ProtocolSession:
             and received.fields is not None
         )
         try:
-            request = received.kind._parse(received.request_id, received.fields, self.limits)
+            request = received.kind._parse(received.request_id, received.fields, self._limits)
         except FieldError as exc:
             return Err(received.request_id, exc.code, exc.msg)
         # Validation first: a refused send costs the device no token.

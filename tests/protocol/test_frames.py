@@ -148,6 +148,14 @@ def test_a_page_of_the_largest_messages_is_cut_to_fit_one_message() -> None:
         assert len(encode(Ok(2**63 - 1, result))) <= limits.max_message_bytes
 
 
+def test_a_page_always_holds_at_least_one_message() -> None:
+    # Limits make this impossible at the node's own size limit; the rule is
+    # that paging never stalls, whatever the budget.
+    page = [big(1, 5000), big(2, 5000)]
+    cut = PageResult.fit(page, more=False, max_bytes=4096, keep_newest=False)
+    assert cut == PageResult(page[:1], True)
+
+
 def test_a_page_that_fits_is_left_whole() -> None:
     page = [big(seq, 10) for seq in range(1, 4)]
     assert PageResult.fit(page, more=False, max_bytes=1 << 20, keep_newest=False) == PageResult(

@@ -36,9 +36,6 @@ from ._values import (
 
 T = TypeVar("T")
 
-# How long a statement waits for another process's lock on the file (a
-# `chatnode` command, a backup) before the call fails with Unavailable.
-_BUSY_TIMEOUT_MS = 5_000
 
 # Primary result codes (the low byte of the extended code) that mean "the
 # file cannot be used right now", as opposed to a bug or a damaged file.
@@ -67,14 +64,21 @@ class EmbeddedStore(Store):
         self._limiter = limiter
 
     @classmethod
-    async def open(cls, path: str | os.PathLike[str]) -> EmbeddedStore:
+    async def open(
+        cls, path: str | os.PathLike[str], *, busy_timeout: float = 5.0
+    ) -> EmbeddedStore:
         """Open (creating if new) the database file at `path`.
 
-        Raises Unavailable when the file cannot be opened or written, and
-        StoreError when it is not a database of this store.
+        `busy_timeout` is how long a call waits for another process holding
+        the file's write lock (a `chatnode` command, a backup) before it
+        fails with Unavailable. Raises Unavailable when the file cannot be
+        opened or written, and StoreError when it is not a database of this
+        store.
         """
         limiter = trio.CapacityLimiter(1)
-        db = await trio.to_thread.run_sync(_guarded, _connect, os.fspath(path), limiter=limiter)
+        db = await trio.to_thread.run_sync(
+            _guarded, _connect, os.fspath(path), busy_timeout, limiter=limiter
+        )
         return cls(db, limiter)
 
     async def aclose(self) -> None:
@@ -464,13 +468,13 @@ class EmbeddedStore(Store):
         await self._transaction(lambda db: db.execute("DELETE FROM nodes WHERE node = ?", (node,)))
 
 
-def _connect(path: str) -> sqlite3.Connection:
+def _connect(path: str, busy_timeout: float) -> sqlite3.Connection:
     # Autocommit mode (isolation_level=None): transactions are explicit, see
     # EmbeddedStore._transaction. check_same_thread=False: the limiter, not
     # the thread identity, keeps the connection single-user.
     db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     try:
-        db.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+        db.execute(f"PRAGMA busy_timeout = {round(busy_timeout * 1000)}")
         (mode,) = db.execute("PRAGMA journal_mode = WAL").fetchone()
         if mode != "wal":
             raise StoreError(f"{path}: cannot use write-ahead logging (journal mode {mode})")

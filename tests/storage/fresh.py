@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import secrets
 
-from storage import Message
+from storage import Message, User
 
 NOW = 1_700_000_000_000  # ms since the epoch; the store never reads a clock for these
 
@@ -33,3 +33,7 @@ def message(channel: int, seq: int, *, sender: int = 1, body: str | None = None)
         ts=NOW + seq,
         cid=new_name("cid"),
     )
+
+
+def new_user(username: str | None = None) -> User:
+    return User(new_id(), username or new_name("user"), b"not a real hash", NOW)

@@ -26,13 +26,9 @@ from storage import (
     verify_password,
 )
 
-from .fresh import NOW, new_id, new_name
+from .fresh import NOW, new_id, new_name, new_user
 
 # -- accounts ---------------------------------------------------------------------
-
-
-def new_user(username: str | None = None) -> User:
-    return User(new_id(), username or new_name("user"), b"not a real hash", NOW)
 
 
 async def test_user_is_found_by_name_and_by_id(store: Store) -> None:

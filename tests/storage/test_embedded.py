@@ -9,8 +9,7 @@ import pytest
 
 from storage import EmbeddedStore, StoreError, Unavailable
 
-from .fresh import message, new_id, new_name
-from .test_contract import new_user
+from .fresh import message, new_id, new_name, new_user
 
 
 async def test_a_path_that_cannot_be_a_file_is_unavailable(tmp_path: Path) -> None:
@@ -35,6 +34,25 @@ async def test_a_database_of_a_newer_schema_is_refused(tmp_path: Path) -> None:
     db.close()
     with pytest.raises(StoreError, match="version 999"):
         await EmbeddedStore.open(path)
+
+
+async def test_a_file_locked_by_another_process_is_unavailable_until_released(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "chat.db"
+    store = await EmbeddedStore.open(path, busy_timeout=0.05)
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        with pytest.raises(Unavailable, match="locked"):
+            await store.create_user(new_user())
+        other.execute("ROLLBACK")
+        user = new_user()
+        await store.create_user(user)
+        assert await store.get_user(user.user) == user
+    finally:
+        other.close()
+        await store.aclose()
 
 
 async def test_everything_survives_reopening_and_fencing_continues(tmp_path: Path) -> None:

@@ -38,13 +38,13 @@ def decode_server_frame(
     try:
         t = f.text("t")
         if t == "ok":
-            id = f.seq("id")
-            result = result_of(id)
-            return Ok(id, None if result is None else result._read(f))
+            request_id = f.seq("id")
+            result = result_of(request_id)
+            return Ok(request_id, None if result is None else result._read(f))
         if t == "err":
             retry = f.seq("retry") if f.has("retry") else None
-            id = f.seq("id") if f.has("id") else None
-            return Err(id, f.enum("code", ErrorCode), f.text("msg"), retry)
+            err_id = f.seq("id") if f.has("id") else None
+            return Err(err_id, f.enum("code", ErrorCode), f.text("msg"), retry)
         if t in EVENT_TYPES:
             return EVENT_TYPES[t]._read(f)
     except FieldError as exc:

@@ -67,9 +67,11 @@ def _wire_field(
     read: Reader,
     write: Callable[[Any], Any] | None = None,
     *,
-    repr: Callable[[Any], str] | bool = True,
+    show: Callable[[Any], str] | bool = True,
 ) -> Any:
-    return attrs.field(metadata={"read": read, "write": write}, repr=repr)
+    """A request field: `read` validates it off the wire, `write` (if the
+    value is not already wire-ready) puts it back, `show` is its repr."""
+    return attrs.field(metadata={"read": read, "write": write}, repr=show)
 
 
 # -- readers: (fields, key, limits) -> value, or FieldError -----------------
@@ -173,7 +175,7 @@ class RegisterRequest(_Request):
     PHASE = Phase.OPEN
     RESULT = UserResult
     username: str = _wire_field(_new_username)
-    password: str = _wire_field(_text(*PASSWORD_CHARS), repr=redacted)
+    password: str = _wire_field(_text(*PASSWORD_CHARS), show=redacted)
 
 
 @frozen
@@ -182,7 +184,7 @@ class LoginRequest(_Request):
     PHASE = Phase.OPEN
     RESULT = LoginResult
     username: str = _wire_field(_known(ErrorCode.BAD_CREDENTIALS, is_username))
-    password: str = _wire_field(_known(ErrorCode.BAD_CREDENTIALS, _password_length), repr=redacted)
+    password: str = _wire_field(_known(ErrorCode.BAD_CREDENTIALS, _password_length), show=redacted)
     device: str = _wire_field(_text(*DEVICE_NAME_CHARS))  # the new device's name
 
 
@@ -191,7 +193,7 @@ class AuthRequest(_Request):
     T = "auth"
     PHASE = Phase.AUTH
     RESULT = AuthResult
-    token: str = _wire_field(_known(ErrorCode.BAD_TOKEN, _token_length), repr=redacted)
+    token: str = _wire_field(_known(ErrorCode.BAD_TOKEN, _token_length), show=redacted)
 
 
 @frozen
@@ -253,7 +255,7 @@ class SendRequest(_Request):
     PHASE = Phase.USER
     RESULT = SendResult
     channel: int = _wire_field(_id)
-    body: str = _wire_field(_body, repr=sized)
+    body: str = _wire_field(_body, show=sized)
     cid: str = _wire_field(_text(*CID_CHARS))
 
 

@@ -6,9 +6,9 @@ delivers every message once and in order through `events()`. The decisions
 live in the sans-IO parts (CursorTracker, Backoff, EventQueue, PresenceCache);
 this module only wires them to a Connection and to time.
 
-Tasks, all inside the nursery of `ChatClient.connect`:
+Tasks, all below the nursery of `ChatClient.connect`:
 - the supervisor: one connection after another, with back-off in between;
-- per connection, in the supervisor's own nursery: the connection's reader
+- per connection, in nurseries the supervisor opens: the connection's reader
   and writer, a heartbeat, and `sync_workers` sync workers. When the
   connection ends they all end with it; nothing outlives `connect`.
 """

@@ -54,6 +54,11 @@ from .protocol import (
 #: Channel rows read at once for one `channels` request.
 CHANNELS_READ_CONCURRENCY = 16
 
+#: Messages read from the store at a time for a `sync` or `history` page.
+#: A page stops growing once its bodies fill a frame, so one request holds at
+#: most a frame and a chunk in memory, not `limit` bodies of 400 KB each.
+READ_CHUNK = 50
+
 
 class Handlers:
     def __init__(self, services: Services, accounts: Accounts, ids: IdGenerator, ask_timeout: float) -> None:
@@ -62,6 +67,8 @@ class Handlers:
         self._accounts = accounts
         self._ids = ids
         self._ask_timeout = ask_timeout
+        # Characters of body that surely fill a page: one per byte at least.
+        self._page_bytes = services.limits.max_message_bytes
 
     async def handle(self, request: Request, user: int, device: int) -> Result | None:
         match request:
@@ -193,16 +200,38 @@ class Handlers:
 
     async def _sync(self, user: int, request: SyncRequest) -> PageResult:
         view = await self._view(request.channel, user)
-        stored = await self._store.read_range(request.channel, request.after, view.last, request.limit)
-        reached = stored[-1].seq if stored else request.after
-        return PageResult(_wire_messages(stored), more=reached < view.last)
+        wanted, after = request.limit, request.after
+        messages: list[Message] = []
+        size = 0
+        while len(messages) < wanted and after < view.last and size < self._page_bytes:
+            chunk = await self._store.read_range(request.channel, after, view.last, min(READ_CHUNK, wanted - len(messages)))
+            if not chunk:
+                break
+            after = chunk[-1].seq
+            messages += _wire_messages(chunk)
+            size += sum(len(m.body) for m in chunk)
+        reached = messages[-1].seq if messages else request.after
+        return self._fit(messages, more=reached < view.last, keep_newest=False)
 
     async def _history(self, user: int, request: HistoryRequest) -> PageResult:
         view = await self._view(request.channel, user)
-        before = min(request.before, view.last + 1)
-        stored = await self._store.read_before(request.channel, before, request.limit)
-        oldest = stored[0].seq if stored else before
-        return PageResult(_wire_messages(stored), more=oldest > 1)
+        wanted, before = request.limit, min(request.before, view.last + 1)
+        messages: list[Message] = []
+        size = 0
+        while len(messages) < wanted and before > 1 and size < self._page_bytes:
+            chunk = await self._store.read_before(request.channel, before, min(READ_CHUNK, wanted - len(messages)))
+            if not chunk:
+                break
+            before = chunk[0].seq
+            messages[:0] = _wire_messages(chunk)
+            size += sum(len(m.body) for m in chunk)
+        oldest = messages[0].seq if messages else before
+        return self._fit(messages, more=oldest > 1, keep_newest=True)
+
+    def _fit(self, messages: list[Message], *, more: bool, keep_newest: bool) -> PageResult:
+        return PageResult.fit(
+            messages, more=more, max_bytes=self._services.limits.max_message_bytes, keep_newest=keep_newest
+        )
 
 
 def _wire_messages(stored: list[StoredMessage]) -> list[Message]:

@@ -61,6 +61,10 @@ MAX_IN_FLIGHT = 32
 #: Seconds to get a `bye` out to a peer that stopped reading.
 BYE_GRACE = 1.0
 
+#: Seconds a slow consumer has to take the frame it is stuck on, after which
+#: the connection is dropped without a `bye` (the peer is likely gone).
+SLOW_CONSUMER_GRACE = 10.0
+
 _session_numbers = itertools.count(1)
 
 
@@ -74,7 +78,11 @@ class _Writer(Actor):
 
     async def receive(self, message: object) -> object:
         session = self._session
-        if isinstance(message, Outgoing):
+        if session.slow:
+            # The frame in flight is finished; whatever is queued behind it
+            # is dropped and the device told why. It recovers with `sync`.
+            await session.close(ByeReason.SLOW_CONSUMER)
+        elif isinstance(message, Outgoing):
             await session.write(message.frame)
         elif isinstance(message, PostReply):
             await session.write(message.frame)
@@ -147,6 +155,7 @@ class DeviceSession:
         self._in_flight = trio.Semaphore(MAX_IN_FLIGHT)
         self._cancel_scope = trio.CancelScope()
         self._slow = False
+        self._nursery: trio.Nursery | None = None
         self._draining = False
         self._posts_pending = 0
         self._posts_done = trio.Event()
@@ -162,6 +171,7 @@ class DeviceSession:
         try:
             with self._cancel_scope:
                 async with trio.open_nursery() as nursery:
+                    self._nursery = nursery
                     writer = await nursery.start(
                         partial(
                             serve_actor,
@@ -174,8 +184,6 @@ class DeviceSession:
                     task_status.started(self)
                     await self._read(nursery)
                     nursery.cancel_scope.cancel()
-            if self._slow:
-                await self._bye_now(ByeReason.SLOW_CONSUMER)
         finally:
             self._detach()
             self._protocol.closed()
@@ -190,12 +198,26 @@ class DeviceSession:
             self._services.tell_session(self._ref, Disconnect(ByeReason.DRAINING.value, retry_ms))
         await self.finished.wait()
 
+    @property
+    def slow(self) -> bool:
+        return self._slow
+
     def overflowed(self) -> None:
-        """The outbound queue is full: the device does not read. Cut it off."""
-        if not self._slow:
+        """The outbound queue is full: the device does not read. Cut it off.
+
+        Not by cancelling the writer, which may be in the middle of a frame:
+        it says `bye` as soon as the frame in flight is taken, and the
+        watchdog drops the connection if even that never happens.
+        """
+        if not self._slow and self._nursery is not None:
             log.info("session %d (user %s): slow consumer, closing", self._number, self.user)
             self._slow = True
-            self._cancel_scope.cancel()
+            self._nursery.start_soon(self._slow_consumer_watchdog)
+
+    async def _slow_consumer_watchdog(self) -> None:
+        await trio.sleep(SLOW_CONSUMER_GRACE)
+        log.info("session %d: slow consumer took no frame in %s s, dropping", self._number, SLOW_CONSUMER_GRACE)
+        self._cancel_scope.cancel()
 
     def _detach(self) -> None:
         user, device = self._protocol.user, self._protocol.device
@@ -226,14 +248,6 @@ class DeviceSession:
 
     async def hang_up(self, code: int, reason: str) -> None:
         await self._send_output(Close(CloseCode(code), reason))
-
-    async def _bye_now(self, reason: ByeReason) -> None:
-        """Bypass the (full) queue: one `bye` straight to the socket, then close."""
-        with trio.move_on_after(BYE_GRACE):
-            for output in self._protocol.closing(reason):
-                await self._send_output(output)
-        with trio.move_on_after(BYE_GRACE):
-            await self._ws.aclose(reason.close_code, reason.value)
 
     async def _send_outputs(self, outputs: list[Output]) -> None:
         for output in outputs:

@@ -1,0 +1,35 @@
+"""A real node on a real socket, on each store: the fixtures of the node suite."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+
+import pytest
+import trio
+
+from actors import Node, NodeConfig
+from actors.protocol import Limits
+
+from ..conftest import OpenStore
+
+
+def node_config(**overrides: object) -> NodeConfig:
+    """Port 0, and a random node id: nodes of different tests share one keyspace."""
+    settings: dict[str, object] = {"port": 0, "node_id": secrets.randbelow(1024)}
+    settings.update(overrides)
+    return NodeConfig(**settings)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def limits() -> Limits:
+    """The limits the `node` fixture runs with; a test module may override this."""
+    return Limits()
+
+
+@pytest.fixture
+async def node(open_store: OpenStore, limits: Limits, nursery: trio.Nursery) -> AsyncIterator[Node]:
+    async with open_store() as store:
+        running = await nursery.start(Node(node_config(limits=limits), store).run)
+        yield running
+        await running.drain()

@@ -8,18 +8,19 @@ the direct pair claim and the sequence lease (_scylla_messages).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import trio
-from cassandra.query import BatchStatement, BatchType
+from cassandra.query import BatchStatement, BatchType, Statement
 
 from . import _scylla_messages as messages
 from ._api import Store
 from ._errors import StoreError, UsernameTaken
 from ._scylla_cluster import ScyllaCluster
-from ._trio_cql import execute, fetch, gather
+from ._trio_cql import execute, execute_all, fetch, send
 from ._values import (
     Channel,
     ChannelKind,
@@ -56,13 +57,10 @@ class ScyllaStore(Store):
         cls,
         contact_points: Sequence[tuple[str, int]],
         keyspace: str,
-        **options: object,
+        **options: Any,
     ) -> ScyllaStore:
-        """Connect (on a worker thread; see ScyllaCluster.connect for the options)."""
-
-        def connect() -> ScyllaCluster:
-            return ScyllaCluster.connect(contact_points, keyspace, **options)  # type: ignore[arg-type]
-
+        """Connect on a worker thread; `options` are ScyllaCluster.connect's."""
+        connect = functools.partial(ScyllaCluster.connect, contact_points, keyspace, **options)
         return cls(await trio.to_thread.run_sync(connect), owns_cluster=True)
 
     async def aclose(self) -> None:
@@ -123,13 +121,9 @@ class ScyllaStore(Store):
         batch.add(
             st.device_active, (device.last_active, device.last_active, device.user, device.device)
         )
-        await gather(
-            [
-                lambda: execute(cluster.session, batch),
-                lambda: execute(
-                    cluster.session, st.insert_token, (token_hash, device.user, device.device)
-                ),
-            ]
+        await execute_all(
+            cluster.session,
+            [(batch, None), (st.insert_token, (token_hash, device.user, device.device))],
         )
 
     async def device_by_token(self, token_hash: bytes) -> Device | None:
@@ -156,36 +150,31 @@ class ScyllaStore(Store):
         if row is None:
             return False
         token_hash = row[4]
-        deletes = [
-            lambda: execute(cluster.session, st.delete_push_target, (user, device)),
-            lambda: execute(cluster.session, st.delete_device, (user, device)),
+        deletes: list[tuple[Statement, tuple[object, ...]]] = [
+            (st.delete_push_target, (user, device)),
+            (st.delete_device, (user, device)),
         ]
         if token_hash is not None:
-            deletes.append(lambda: execute(cluster.session, st.delete_token, (token_hash,)))
-        await gather(deletes)
+            deletes.append((st.delete_token, (token_hash,)))
+        await execute_all(cluster.session, deletes)
         return _device(user, row) is not None
 
     async def touch_device(self, user: int, device: int, when: int) -> None:
         # USING TIMESTAMP when: the latest activity wins in any arrival order.
         cluster = self._live
         st = cluster.statements
-        await gather(
-            [
-                lambda: execute(cluster.session, st.device_active, (when, when, user, device)),
-                lambda: execute(cluster.session, st.user_active, (when, when, user)),
-            ]
+        await execute_all(
+            cluster.session,
+            [(st.device_active, (when, when, user, device)), (st.user_active, (when, when, user))],
         )
 
     async def last_active(self, users: Iterable[int]) -> dict[int, int]:
         cluster = self._live
         wanted = sorted(set(users))
-        results = await gather(
-            [
-                lambda user=user: execute(cluster.session, cluster.statements.user_activity, (user,))
-                for user in wanted
-            ]
+        results = await execute_all(
+            cluster.session, [(cluster.statements.user_activity, (user,)) for user in wanted]
         )
-        active = {}
+        active: dict[int, int] = {}
         for user, result in zip(wanted, results, strict=True):
             row = result.one()
             if row is not None and row[0] is not None:
@@ -261,30 +250,21 @@ class ScyllaStore(Store):
     ) -> None:
         st = cluster.statements
         users = sorted(set(users))
-        batches = []
+        writes: list[tuple[Statement, tuple[object, ...] | None]] = []
         for start in range(0, len(users), _MEMBERS_PER_BATCH):
             batch = _batch()
             for user in users[start : start + _MEMBERS_PER_BATCH]:
                 batch.add(st.insert_member, (channel, user))
-            batches.append(batch)
-        await gather(
-            [lambda batch=batch: execute(cluster.session, batch) for batch in batches]
-            + [
-                lambda user=user: execute(cluster.session, st.insert_user_channel, (user, channel))
-                for user in users
-            ]
-        )
+            writes.append((batch, None))
+        writes += [(st.insert_user_channel, (user, channel)) for user in users]
+        await execute_all(cluster.session, writes)
 
     async def get_channel(self, channel: int) -> Channel | None:
         cluster = self._live
         st = cluster.statements
-        head, members = await gather(
-            [
-                lambda: execute(cluster.session, st.channel, (channel,)),
-                lambda: fetch(cluster.session, st.members.bind((channel,)), page_rows=_PAGE_ROWS),
-            ]
-        )
-        row = head.one()
+        head = send(cluster.session, st.channel, (channel,))
+        members = await fetch(cluster.session, st.members.bind((channel,)), page_rows=_PAGE_ROWS)
+        row = (await head.result()).one()
         if row is None:
             return None
         kind, name, created = row
@@ -296,11 +276,9 @@ class ScyllaStore(Store):
     async def remove_member(self, channel: int, user: int) -> None:
         cluster = self._live
         st = cluster.statements
-        await gather(
-            [
-                lambda: execute(cluster.session, st.delete_member, (channel, user)),
-                lambda: execute(cluster.session, st.delete_user_channel, (user, channel)),
-            ]
+        await execute_all(
+            cluster.session,
+            [(st.delete_member, (channel, user)), (st.delete_user_channel, (user, channel))],
         )
 
     async def user_channels(self, user: int) -> list[int]:
@@ -319,12 +297,7 @@ class ScyllaStore(Store):
         await messages.append(self._live, lease, message)
 
     async def last_seqs(self, channels: Sequence[int]) -> dict[int, int]:
-        cluster = self._live
-        wanted = sorted(set(channels))
-        lasts = await gather(
-            [lambda channel=channel: messages.last_seq(cluster, channel) for channel in wanted]
-        )
-        return dict(zip(wanted, lasts, strict=True))
+        return await messages.last_seqs(self._live, channels)
 
     async def read_range(self, channel: int, after: int, upto: int, limit: int) -> list[Message]:
         return await messages.read_range(self._live, channel, after, upto, limit)

@@ -46,15 +46,17 @@ Both are checked. Appends must write at quorum (ScyllaCluster enforces it).
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from typing import Any
 
 import trio
+from cassandra.cluster import ResultSet
 from cassandra.query import UNSET_VALUE
 
 from ._cql_schema import INLINE_BODY_MAX, bucket
 from ._errors import Conflict, Fenced, StoreError
 from ._scylla_cluster import ScyllaCluster
-from ._trio_cql import execute, fetch, gather
+from ._trio_cql import execute, execute_all, fetch, send
 from ._values import Dedup, Message, SeqLease
 
 # A messages row as read: (seq, sender, device, ts, cid, big, body).
@@ -144,47 +146,51 @@ async def append(cluster: ScyllaCluster, lease: SeqLease, message: Message) -> N
     if big:
         # First, so a message row flagged big always finds its body.
         await execute(session, st.insert_body, (message.channel, message.seq, message.body, stamp))
-    await gather(
-        [
-            lambda: execute(
-                session,
-                st.insert_message,
-                (
-                    message.channel,
-                    bucket(message.seq),
-                    message.seq,
-                    message.sender,
-                    message.device,
-                    message.ts,
-                    message.cid,
-                    big,
-                    UNSET_VALUE if big else message.body,
-                    stamp,
-                ),
-            ),
-            lambda: execute(
-                session,
-                st.insert_dedup,
-                (message.sender, message.cid, message.channel, message.seq, message.ts, stamp),
-            ),
-        ]
+    row = send(
+        session,
+        st.insert_message,
+        (
+            message.channel,
+            bucket(message.seq),
+            message.seq,
+            message.sender,
+            message.device,
+            message.ts,
+            message.cid,
+            big,
+            UNSET_VALUE if big else message.body,
+            stamp,
+        ),
     )
+    dedup = send(
+        session,
+        st.insert_dedup,
+        (message.sender, message.cid, message.channel, message.seq, message.ts, stamp),
+    )
+    await row.result()
+    await dedup.result()
     # The epoch read must start after the writes completed (step 3 above);
     # moving the head may run alongside it: a fenced head write always loses.
-    _, head = await gather(
-        [
-            lambda: execute(session, st.advance_head, (stamp, message.seq, message.channel)),
-            lambda: execute(session, st.head, (message.channel,)),
-        ]
-    )
-    row = head.one()
-    epoch = None if row is None else row[0]
+    moved = send(session, st.advance_head, (stamp, message.seq, message.channel))
+    head = send(session, st.head, (message.channel,))
+    await moved.result()
+    now = (await head.result()).one()
+    epoch = None if now is None else now[0]
     if epoch != lease.epoch:
         raise Fenced(f"channel {lease.channel}: lease epoch {lease.epoch}, head epoch {epoch}")
 
 
-async def last_seq(cluster: ScyllaCluster, channel: int) -> int:
-    row = (await execute(cluster.session, cluster.statements.head, (channel,))).one()
+async def last_seqs(cluster: ScyllaCluster, channels: Sequence[int]) -> dict[int, int]:
+    wanted = sorted(set(channels))
+    heads = await execute_all(
+        cluster.session, [(cluster.statements.head, (channel,)) for channel in wanted]
+    )
+    return {channel: _last(head) for channel, head in zip(wanted, heads, strict=True)}
+
+
+def _last(head: ResultSet) -> int:
+    """Head `last` from a channel_heads read: 0 for a channel never appended to."""
+    row = head.one()
     return 0 if row is None or row[1] is None else row[1]
 
 
@@ -206,9 +212,10 @@ async def read_range(
             want=want,
         )
 
-    # The head read (the clamp) and the first bucket share one round trip.
-    last, rows = await gather([lambda: last_seq(cluster, channel), lambda: page(upto, limit)])
-    upto = min(upto, last)
+    # The head read (the clamp) travels with the first bucket's read.
+    head = send(session, st.head, (channel,))
+    rows = await page(upto, limit)
+    upto = min(upto, _last(await head.result()))
     rows = [row for row in rows if row[0] <= upto]
     while len(rows) < limit and current < bucket(upto):
         current += 1
@@ -224,7 +231,7 @@ async def read_before(
     if limit == 0:
         return []
     session, st = cluster.session, cluster.statements
-    top = min(before - 1, await last_seq(cluster, channel))
+    top = min(before - 1, _last(await execute(session, st.head, (channel,))))
     rows: list[_Row] = []
     current = bucket(top)
     while top > 0 and len(rows) < limit and current >= 0:
@@ -246,9 +253,7 @@ async def _messages(
     """Messages from their rows, with the big bodies fetched."""
     session, st = cluster.session, cluster.statements
     big = [row[0] for row in rows if row[5]]
-    found = await gather(
-        [lambda seq=seq: execute(session, st.body, (channel, seq)) for seq in big]
-    )
+    found = await execute_all(session, [(st.body, (channel, seq)) for seq in big])
     bodies: dict[int, str] = {}
     for seq, result in zip(big, found, strict=True):
         row = result.one()
@@ -270,16 +275,13 @@ async def find_dedup(cluster: ScyllaCluster, sender: int, cid: str) -> Dedup | N
     if row is None:
         return None
     channel, seq, ts = row
-    origin, last = await gather(
-        [
-            lambda: execute(session, st.origin, (channel, bucket(seq), seq)),
-            lambda: last_seq(cluster, channel),
-        ]
+    origin, head = await execute_all(
+        session, [(st.origin, (channel, bucket(seq), seq)), (st.head, (channel,))]
     )
     # The entry counts only while its message stands as this sender's and is
     # acknowledged-visible: a fenced zombie's rows may sit above `last` until
     # the new holder overwrites that seq with another message (step 4 above).
-    if seq > last or origin.one() != (sender, cid):
+    if seq > _last(head) or origin.one() != (sender, cid):
         return None
     return Dedup(channel, seq, ts)
 

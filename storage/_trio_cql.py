@@ -6,14 +6,19 @@ with `TrioToken.run_sync_soon`, and the waiting task then takes the result
 from the (by then finished, so non-blocking) future. The token is fetched per
 call, so one driver session serves any number of successive `trio.run()`s.
 
+Concurrency without tasks: `send` puts a statement on the wire at once and
+returns a `Pending`; a caller sends all the statements it can before awaiting
+any, so they travel together, and no nursery is needed for it.
+
 Every driver failure leaves this module as a `StoreError`: callers above the
 Store never see a driver exception.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from collections import deque
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import trio
 from cassandra import CoordinationFailure, OperationTimedOut, Timeout
@@ -25,8 +30,6 @@ from cassandra.protocol import ServerError
 from cassandra.query import Statement
 
 from ._errors import StoreError, Unavailable
-
-T = TypeVar("T")
 
 # Statements one Store call keeps in flight at once (e.g. a big group's
 # member rows): enough to hide latency, few enough not to flood a node.
@@ -64,6 +67,80 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+class Pending:
+    """One statement on the wire; `await result()` for its answer.
+
+    Cancellation-safe: a cancelled waiter leaves; the query finishes on its
+    own and its late wake-up finds nobody waiting (or no Trio run at all).
+    """
+
+    __slots__ = ("_done", "_future", "_token", "_waiter")
+
+    def __init__(
+        self,
+        session: Session,
+        statement: Statement,
+        params: Sequence[object] | None,
+        paging_state: bytes | None,
+    ) -> None:
+        self._token = trio.lowlevel.current_trio_token()
+        self._done = False
+        # Invariant: set only while a task sleeps in result(); touched only
+        # on the Trio thread.
+        self._waiter: trio.lowlevel.Task | None = None
+        try:
+            self._future = session.execute_async(statement, params, paging_state=paging_state)
+            # If the answer is in already, this calls _wake right here.
+            self._future.add_callbacks(self._wake, self._wake)
+        except Exception as exc:
+            raise translate(exc) from exc
+
+    def _wake(self, _: object) -> None:
+        # Runs on the driver's I/O thread: must not block, must not raise.
+        try:
+            self._token.run_sync_soon(self._finish)
+        except trio.RunFinishedError:
+            pass  # the run that sent it is gone; nobody is waiting
+
+    def _finish(self) -> None:
+        self._done = True
+        if self._waiter is not None:
+            trio.lowlevel.reschedule(self._waiter)
+            self._waiter = None
+
+    async def result(self) -> ResultSet:
+        """The answer's first page (never iterate past `current_rows`: that
+        would fetch the next page synchronously on the event loop)."""
+        if self._waiter is not None:
+            raise RuntimeError("a Pending has one waiter at a time")
+        if self._done:
+            await trio.lowlevel.checkpoint()
+        else:
+            self._waiter = trio.lowlevel.current_task()
+
+            def abort(_: object) -> trio.lowlevel.Abort:
+                self._waiter = None
+                return trio.lowlevel.Abort.SUCCEEDED
+
+            await trio.lowlevel.wait_task_rescheduled(abort)
+        try:
+            # Non-blocking: the callbacks fire only after the future is final.
+            return self._future.result()
+        except Exception as exc:
+            raise translate(exc) from exc
+
+
+def send(
+    session: Session,
+    statement: Statement,
+    params: Sequence[object] | None = None,
+    *,
+    paging_state: bytes | None = None,
+) -> Pending:
+    """Put a statement on the wire now; await `.result()` for its answer."""
+    return Pending(session, statement, params, paging_state)
+
+
 async def execute(
     session: Session,
     statement: Statement,
@@ -71,35 +148,27 @@ async def execute(
     *,
     paging_state: bytes | None = None,
 ) -> ResultSet:
-    """Run one statement; the result holds only its first page (see `paging_state`).
+    """Run one statement and wait for its first page."""
+    return await send(session, statement, params, paging_state=paging_state).result()
 
-    Cancellation-safe: a cancelled caller leaves; the query finishes on its
-    own and its late wake-up finds nobody waiting (or no Trio run at all).
-    Never iterate the returned ResultSet past `current_rows`: that would fetch
-    the next page synchronously on the event loop.
+
+async def execute_all(
+    session: Session, statements: Iterable[tuple[Statement, Sequence[object] | None]]
+) -> list[ResultSet]:
+    """Run many statements, at most FANOUT on the wire at once; results in order.
+
+    The first failure is raised at once; statements already sent finish
+    unobserved.
     """
-    token = trio.lowlevel.current_trio_token()
-    done = trio.Event()
-
-    def wake(_: object) -> None:
-        # Runs on the driver's I/O thread (or right here, if the answer is
-        # already in): must not block, must not raise.
-        try:
-            token.run_sync_soon(done.set)
-        except trio.RunFinishedError:
-            pass  # the run that asked is gone; nobody is waiting
-
-    try:
-        future = session.execute_async(statement, params, paging_state=paging_state)
-        future.add_callbacks(wake, wake)
-    except Exception as exc:
-        raise translate(exc) from exc
-    await done.wait()
-    try:
-        # Non-blocking: the callbacks fire only after the future is final.
-        return future.result()
-    except Exception as exc:
-        raise translate(exc) from exc
+    results: list[ResultSet] = []
+    window: deque[Pending] = deque()
+    for statement, params in statements:
+        if len(window) == FANOUT:
+            results.append(await window.popleft().result())
+        window.append(send(session, statement, params))
+    while window:
+        results.append(await window.popleft().result())
+    return results
 
 
 async def fetch(
@@ -121,35 +190,3 @@ async def fetch(
         if paging_state is None:
             break
     return rows if want is None else rows[:want]
-
-
-async def gather(calls: Sequence[Callable[[], Awaitable[T]]]) -> list[T]:
-    """Run the calls concurrently (at most FANOUT at a time); their results in order.
-
-    A failure cancels the rest and is raised as the one StoreError it is, not
-    as an exception group; Cancelled and any other exception pass unchanged.
-    """
-    results: list[T | None] = [None] * len(calls)
-    limiter = trio.CapacityLimiter(FANOUT)
-
-    async def run(index: int, call: Callable[[], Awaitable[T]]) -> None:
-        async with limiter:
-            results[index] = await call()
-
-    try:
-        async with trio.open_nursery() as nursery:
-            for index, call in enumerate(calls):
-                nursery.start_soon(run, index, call)
-    except BaseExceptionGroup as group:
-        errors, rest = group.split(StoreError)
-        if errors is None or rest is not None:
-            raise
-        raise _first_leaf(errors)  # keeps its own __cause__, the driver's error
-    return results  # type: ignore[return-value]  # every slot was filled
-
-
-def _first_leaf(group: BaseExceptionGroup[StoreError]) -> StoreError:
-    error: StoreError | BaseExceptionGroup[StoreError] = group
-    while isinstance(error, BaseExceptionGroup):
-        error = error.exceptions[0]
-    return error

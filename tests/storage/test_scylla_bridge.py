@@ -10,10 +10,9 @@ from collections.abc import Awaitable, Callable
 import pytest
 import trio
 
-from storage import ScyllaCluster, ScyllaStore, Store
+from storage import ScyllaCluster, ScyllaStore, Store, User
 
-from .fresh import NOW, message, new_id
-from .test_contract import new_user
+from .fresh import NOW, message, new_id, new_name
 
 
 async def test_calls_never_block_the_event_loop(scylla_cluster: ScyllaCluster) -> None:
@@ -66,6 +65,10 @@ def _mixed_calls(store: Store, count: int) -> list[Callable[[], Awaitable[object
         lambda i: lambda: store.advance_read_marker(new_id(), channel, i),
     ]
     return [kinds[i % len(kinds)](i) for i in range(count)]
+
+
+def new_user() -> User:
+    return User(new_id(), new_name("user"), b"not a real hash", NOW)
 
 
 async def _lease_and_append(store: Store) -> None:

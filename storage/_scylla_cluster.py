@@ -84,15 +84,20 @@ class ScyllaCluster:
             request_timeout=request_timeout,
             row_factory=tuple_factory,
         )
-        cluster = Cluster(
-            contact_points=[host for host, _ in contact_points],
-            port=ports.pop(),
-            protocol_version=_PROTOCOL_VERSION,
-            execution_profiles={EXEC_PROFILE_DEFAULT: profile},
-            connect_timeout=connect_timeout,
-            control_connection_timeout=connect_timeout,
-        )
         where = ", ".join(f"{host}:{port}" for host, port in contact_points)
+        try:
+            # Resolves the contact points: fails here for unknown host names.
+            cluster = Cluster(
+                contact_points=[host for host, _ in contact_points],
+                port=ports.pop(),
+                protocol_version=_PROTOCOL_VERSION,
+                execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+                connect_timeout=connect_timeout,
+                control_connection_timeout=connect_timeout,
+            )
+        except Exception as exc:
+            error = translate(exc)
+            raise type(error)(f"cannot use the CQL cluster at {where}: {error}") from exc
         try:
             session = cluster.connect()
             connected = cls(cluster, session, keyspace, schema)
@@ -102,7 +107,7 @@ class ScyllaCluster:
                 connected._use_keyspace()
         except BaseException as exc:
             cluster.shutdown()
-            if isinstance(exc, ValueError) or not isinstance(exc, Exception):
+            if not isinstance(exc, Exception):
                 raise
             error = exc if isinstance(exc, StoreError) else translate(exc)
             raise type(error)(f"cannot use the CQL cluster at {where}: {error}") from exc

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import trio
-from cassandra import CoordinationFailure, OperationTimedOut, Timeout
+from cassandra import CoordinationFailure, OperationTimedOut, Timeout, UnresolvableContactPoints
 from cassandra import Unavailable as DriverUnavailable
 from cassandra.cluster import NoHostAvailable, ResultSet, Session
 from cassandra.connection import ConnectionException
@@ -47,19 +47,23 @@ _TRANSIENT: tuple[type[BaseException], ...] = (
     OSError,
     ServerRefused,  # overloaded, bootstrapping
     ServerError,
+    UnresolvableContactPoints,  # DNS
 )
 
 
 def translate(exc: BaseException) -> StoreError:
     """The Store's error for a driver failure, with one line saying what failed."""
     error = Unavailable if isinstance(exc, _TRANSIENT) else StoreError
-    return error(f"cql: {_one_line(exc)}")
+    return error(f"cql: {one_line(exc)}")
 
 
-def _one_line(exc: BaseException) -> str:
+def one_line(exc: BaseException) -> str:
+    """A driver exception as one readable line."""
+    if isinstance(exc, UnresolvableContactPoints):
+        return "no contact point resolves to an address"
     if isinstance(exc, NoHostAvailable) and isinstance(exc.errors, dict) and exc.errors:
         # The driver's repr of {host: exception} is long and nested.
-        hosts = "; ".join(f"{host}: {_one_line(why)}" for host, why in exc.errors.items())
+        hosts = "; ".join(f"{host}: {one_line(why)}" for host, why in exc.errors.items())
         return f"no host available ({hosts})"
     text = " ".join(str(exc).split())
     if isinstance(exc, OSError) and "Last error: " in text:

@@ -10,7 +10,7 @@ from functools import partial
 
 import trio
 
-from ._actor import Actor, ActorRef
+from ._actor import Actor
 from ._cell import FINAL, PASSIVATE, RUNNING, Cell
 from ._errors import ActorCrashed, ActorDead, SupervisorGaveUp
 from ._intensity import RestartIntensity
@@ -97,7 +97,7 @@ class Registry:
         """Active instances (including ones starting or stopping)."""
         return len(self._cells)
 
-    def ref(self, key: Hashable) -> ActorRef:
+    def ref(self, key: Hashable) -> LocalRef:
         """A ref to `key`'s actor. Free: nothing is activated until a message arrives."""
         return LocalRef(key, self)
 

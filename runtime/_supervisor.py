@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import enum
 import logging
 from collections import deque
@@ -53,7 +54,7 @@ class ChildInfo:
     value: object
 
 
-class SupervisorBase:
+class SupervisorBase(abc.ABC):
     """Runs children in a nursery, restarts them per their restart type, and
     gives up after too many restarts. Subclasses choose which children restart
     together (`_group`), and how everything stops (`_stop_all`).
@@ -145,20 +146,21 @@ class SupervisorBase:
                 logger.error("%s: restart of %r failed", self.name, child.name, exc_info=exc)
                 failure = self._count_restart(exc)
                 if failure is not None:
-                    for started in reversed(group):
-                        await stop_child(started, self.name)
-                    return failure
+                    return failure  # `run` stops everything, this group included
             else:
                 return None
 
+    @abc.abstractmethod
     def _group(self, child: Child) -> list[Child]:
-        raise NotImplementedError
+        """The children that restart with `child`, in start order."""
 
+    @abc.abstractmethod
     def _not_restarted(self, child: Child) -> None:
-        raise NotImplementedError
+        """`child` exited and its restart type says it stays down."""
 
+    @abc.abstractmethod
     async def _stop_all(self) -> None:
-        raise NotImplementedError
+        """Stop every child (on a stop request or on giving up)."""
 
 
 class Supervisor(SupervisorBase):

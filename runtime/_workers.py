@@ -25,10 +25,12 @@ _FAIR_BATCH = 64
 
 
 class _Parked:
+    """A worker's entry in the idle list; `task` is None while it is not parked there."""
+
     __slots__ = ("task",)
 
-    def __init__(self, task: trio.lowlevel.Task) -> None:
-        self.task: trio.lowlevel.Task | None = task
+    def __init__(self) -> None:
+        self.task: trio.lowlevel.Task | None = None
 
     def abort(self, _raise_cancel: object) -> trio.lowlevel.Abort:
         self.task = None
@@ -58,11 +60,10 @@ class WorkerPool:
 
     def schedule(self, cell: Cell) -> None:
         self._runq.append(cell)
-        self._ensure_waking()
+        if not self._waking:
+            self._wake_one()
 
-    def _ensure_waking(self) -> None:
-        if self._waking:
-            return
+    def _wake_one(self) -> None:
         self._waking = 1
         idle = self._idle
         while idle:
@@ -74,13 +75,14 @@ class WorkerPool:
 
     async def _work(self) -> None:
         runq = self._runq
+        parked = _Parked()
         while True:
             self._waking -= 1
             ran = 0
             while runq:
                 cell = runq.popleft()
-                if runq:
-                    self._ensure_waking()  # if this cell blocks, someone takes the rest
+                if runq and not self._waking:
+                    self._wake_one()  # if this cell blocks, someone takes the rest
                 await self._run_cell(cell)
                 ran += 1
                 if ran == _FAIR_BATCH:
@@ -88,6 +90,6 @@ class WorkerPool:
                     await trio.lowlevel.checkpoint()
             if len(self._idle) >= _MAX_IDLE:
                 return
-            parked = _Parked(trio.lowlevel.current_task())
+            parked.task = trio.lowlevel.current_task()
             self._idle.append(parked)
             await trio.lowlevel.wait_task_rescheduled(parked.abort)

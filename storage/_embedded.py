@@ -36,7 +36,6 @@ from ._values import (
 
 T = TypeVar("T")
 
-
 # Primary result codes (the low byte of the extended code) that mean "the
 # file cannot be used right now", as opposed to a bug or a damaged file.
 _TRANSIENT = frozenset(
@@ -114,10 +113,12 @@ class EmbeddedStore(Store):
             db.execute("BEGIN IMMEDIATE")
             try:
                 result = fn(db)
+                db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                # A failed COMMIT (disk full, I/O error) may leave it open.
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
                 raise
-            db.execute("COMMIT")
             return result
 
         return await self._run(in_transaction)

@@ -23,6 +23,8 @@ import logging
 from collections import OrderedDict
 from collections.abc import Iterable
 
+import trio
+
 from runtime import Actor
 
 from storage import Fenced, Message, SeqLease, StoreError, Unavailable
@@ -30,9 +32,9 @@ from storage import Channel as StoredChannel
 from storage import ChannelKind
 
 from ._failures import RequestFailed
-from ._messages import Access, ChannelView, Deliver, Announce, Invite, Leave, Post, PostReply
+from ._messages import Access, Announce, ChannelView, Deliver, Invite, Leave, MarkRead, Post, PostReply, Typing
 from ._services import Services
-from .protocol import ChannelEvent, Err, ErrorCode, MsgEvent, Ok, SendResult, encode
+from .protocol import ChannelEvent, Err, ErrorCode, MsgEvent, Ok, ReceiptEvent, SendResult, TypingEvent, encode
 from .protocol import Message as WireMessage
 
 log = logging.getLogger(__name__)
@@ -41,9 +43,12 @@ log = logging.getLogger(__name__)
 # the store. A retry normally follows its original within seconds.
 DEDUP_WINDOW = 1024
 
+# Seconds between two `typing` events of one member in one channel.
+TYPING_INTERVAL = 1.0
+
 
 class ChannelActor(Actor):
-    __slots__ = ("_id", "_services", "_channel", "_lease", "_last", "_last_ts", "_recent")
+    __slots__ = ("_id", "_services", "_channel", "_lease", "_last", "_last_ts", "_recent", "_markers", "_typed")
 
     def __init__(self, channel_id: int, services: Services) -> None:
         self._id = channel_id
@@ -53,6 +58,10 @@ class ChannelActor(Actor):
         self._last = 0
         self._last_ts = 0
         self._recent: OrderedDict[tuple[int, str], tuple[int, int]] = OrderedDict()
+        # Members' read markers, loaded on a member's first `read` here.
+        self._markers: dict[int, int] = {}
+        # When each member's last `typing` went out (Trio time).
+        self._typed: dict[int, float] = {}
 
     async def started(self) -> None:
         store = self._services.store
@@ -81,6 +90,10 @@ class ChannelActor(Actor):
             await self._invite(message)
         elif isinstance(message, Leave):
             await self._leave(message)
+        elif isinstance(message, Typing):
+            self._typing(message.user)
+        elif isinstance(message, MarkRead):
+            await self._mark_read(message)
         elif isinstance(message, Announce):
             await self._reload()
             self._announce(self._members())
@@ -93,10 +106,14 @@ class ChannelActor(Actor):
     def _members(self) -> frozenset[int]:
         return self._channel.members if self._channel is not None else frozenset()
 
-    def _view(self, user: int) -> ChannelView:
+    def _require_member(self, user: int) -> StoredChannel:
         channel = self._channel
         if channel is None or user not in channel.members:
             raise RequestFailed(ErrorCode.NOT_MEMBER, "not a member of this channel")
+        return channel
+
+    def _view(self, user: int) -> ChannelView:
+        channel = self._require_member(user)
         return ChannelView(
             channel=self._id,
             kind=channel.kind.value,
@@ -115,8 +132,7 @@ class ChannelActor(Actor):
         self._reply(post, reply)
 
     async def _append(self, post: Post) -> bytes:
-        if post.sender not in self._members():
-            raise RequestFailed(ErrorCode.NOT_MEMBER, "not a member of this channel")
+        self._require_member(post.sender)
         earlier = await self._find_earlier(post.sender, post.cid)
         if earlier is not None:
             earlier_channel, seq, ts = earlier
@@ -193,15 +209,48 @@ class ChannelActor(Actor):
         )
         self._services.deliver(self._members(), Deliver(frame=frame, except_device=message.device))
 
+    # -- typing and receipts ------------------------------------------------------
+
+    def _typing(self, user: int) -> None:
+        """Tell the other members' devices; at most once per TYPING_INTERVAL per user.
+
+        Clients repeat `typing` while the user types; the first of a burst
+        is news, the rest would only multiply the fan-out. Not stored.
+        """
+        self._require_member(user)
+        now = trio.current_time()
+        if now - self._typed.get(user, -TYPING_INTERVAL) < TYPING_INTERVAL:
+            return
+        self._typed[user] = now
+        frame = encode(TypingEvent(channel=self._id, user=user))
+        self._services.deliver(self._members() - {user}, Deliver(frame=frame))
+
+    async def _mark_read(self, read: MarkRead) -> None:
+        """Move the marker forward (never back, never past `last`), then tell everyone.
+
+        The reader's own other devices get the receipt too (all but the one
+        that read), so a message read on the phone is read on the laptop.
+        """
+        self._require_member(read.user)
+        seq = min(read.seq, self._last)
+        marker = self._markers.get(read.user)
+        if marker is None:
+            marker = (await self._services.store.read_markers(read.user)).get(self._id, 0)
+        if seq <= marker:
+            self._markers[read.user] = marker
+            return
+        await self._services.store.advance_read_marker(read.user, self._id, seq)
+        self._markers[read.user] = seq
+        frame = encode(ReceiptEvent(channel=self._id, user=read.user, seq=seq))
+        self._services.deliver(self._members(), Deliver(frame=frame, except_device=read.device))
+
     # -- membership -------------------------------------------------------------
 
     async def _reload(self) -> None:
         self._channel = await self._services.store.get_channel(self._id)
 
     def _require_group_member(self, user: int) -> StoredChannel:
-        channel = self._channel
-        if channel is None or user not in channel.members:
-            raise RequestFailed(ErrorCode.NOT_MEMBER, "not a member of this channel")
+        channel = self._require_member(user)
         if channel.kind is not ChannelKind.GROUP:
             raise RequestFailed(ErrorCode.NOT_GROUP, "direct channels have exactly two members")
         return channel

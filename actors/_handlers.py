@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-import trio
-
 from runtime import ActorDead, ActorRef, AskTimeout, IdGenerator
 from storage import Channel as StoredChannel
 from storage import ChannelKind as StoredKind
@@ -22,7 +20,7 @@ from storage import PushTarget as StoredPushTarget
 
 from ._accounts import Accounts
 from ._failures import RequestFailed
-from ._messages import Access, Announce, ChannelView, DeviceRevoked, Invite, Leave
+from ._messages import Access, Announce, ChannelView, DeviceRevoked, Invite, Leave, MarkRead, PresenceQuery, Typing
 from ._services import Services
 from .protocol import (
     ChannelInfo,
@@ -42,17 +40,18 @@ from .protocol import (
     LookupRequest,
     Message,
     PageResult,
+    PresenceRequest,
+    PresenceResult,
     PushRequest,
     ReadRequest,
     Request,
     Result,
     RevokeRequest,
     SyncRequest,
+    TypingRequest,
+    UserPresence,
     UserResult,
 )
-
-#: Channel rows read at once for one `channels` request.
-CHANNELS_READ_CONCURRENCY = 16
 
 #: Messages read from the store at a time for a `sync` or `history` page.
 #: A page stops growing once its bodies fill a frame, so one request holds at
@@ -89,8 +88,11 @@ class Handlers:
             case HistoryRequest():
                 return await self._history(user, request)
             case ReadRequest():
-                view = await self._view(request.channel, user)
-                await self._store.advance_read_marker(user, request.channel, min(request.seq, view.last))
+                await self._ask_channel(request.channel, MarkRead(user, device, request.seq))
+            case TypingRequest():
+                await self._ask_channel(request.channel, Typing(user))
+            case PresenceRequest():
+                return await self._presence(user, request.users)
             case DevicesRequest():
                 devices = await self._store.devices(user)
                 return DevicesResult(DeviceInfo(d.device, d.name, d.last_active) for d in devices)
@@ -172,18 +174,7 @@ class Handlers:
         ids = await self._store.user_channels(user)
         lasts = await self._store.last_seqs(ids)
         markers = await self._store.read_markers(user)
-        rows: dict[int, StoredChannel] = {}
-        limiter = trio.CapacityLimiter(CHANNELS_READ_CONCURRENCY)
-
-        async def read(channel: int) -> None:
-            async with limiter:
-                row = await self._store.get_channel(channel)
-            if row is not None and user in row.members:
-                rows[channel] = row
-
-        async with trio.open_nursery() as nursery:
-            for channel in ids:
-                nursery.start_soon(read, channel)
+        rows = await self._services.channel_rows(ids)
         return ChannelsResult(
             ChannelInfo(
                 channel=row.channel,
@@ -193,7 +184,39 @@ class Handlers:
                 last=lasts.get(row.channel, 0),
                 read=markers.get(row.channel, 0),
             )
-            for row in sorted(rows.values(), key=lambda row: row.channel)
+            for row in rows
+            if user in row.members
+        )
+
+    # -- presence ----------------------------------------------------------------
+
+    async def _presence(self, user: int, users: frozenset[int]) -> PresenceResult:
+        """Contacts as their user actors know them; everyone else offline, last 0.
+
+        Only users with an active actor can be online; the rest are read
+        from the store's last-activity rows in one query.
+        """
+        contacts = await self._services.contacts(user)
+        asked = users & contacts
+        known: dict[int, UserPresence] = {}
+        offline = []
+        for other in asked:
+            key = ("user", other)
+            if not self._services.users.is_active(key):
+                offline.append(other)
+                continue
+            try:
+                answer = await self._services.users.ref(key).ask(PresenceQuery(), self._ask_timeout)
+            except (AskTimeout, ActorDead):
+                offline.append(other)
+                continue
+            assert isinstance(answer, UserPresence)
+            known[other] = answer
+        lasts = await self._store.last_active(offline)
+        for other in offline:
+            known[other] = UserPresence(other, online=False, last=lasts.get(other, 0))
+        return PresenceResult(
+            known.get(other, UserPresence(other, online=False, last=0)) for other in sorted(users)
         )
 
     # -- messages ----------------------------------------------------------------

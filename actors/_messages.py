@@ -97,6 +97,22 @@ class Leave:
 
 
 @frozen
+class Typing:
+    """Ask: `user` is typing; tell the other members' devices."""
+
+    user: int
+
+
+@frozen
+class MarkRead:
+    """Ask: move `user`'s read marker to `seq` (forward only); receipts to the rest."""
+
+    user: int
+    device: int
+    seq: int
+
+
+@frozen
 class Announce:
     """Tell: the channel was just created; announce it to its members."""
 
@@ -124,6 +140,16 @@ class Deliver:
 
     frame: bytes
     except_device: int = 0
+
+
+@frozen
+class PresenceDeadline:
+    """Tell (from the timer service): the offline grace may have run out."""
+
+
+@frozen
+class PresenceQuery:
+    """Ask: -> UserPresence of this user, as others have been told it."""
 
 
 @frozen

@@ -1,6 +1,7 @@
 """One chat node: the supervision tree of one process.
 
     node (rest_for_one)
+    ├── timers     delayed messages (presence deadlines)
     ├── users      registry of UserActors
     ├── channels   registry of ChannelActors
     └── gateway    WebSocket listener
@@ -22,7 +23,7 @@ from collections.abc import Callable
 import trio
 from attrs import field, frozen
 
-from runtime import ChildSpec, IdGenerator, Registry, Strategy, Supervisor
+from runtime import ChildSpec, IdGenerator, Registry, Strategy, Supervisor, Timers
 from storage import Store
 
 from ._accounts import Accounts
@@ -75,7 +76,10 @@ class Node:
             mailbox_size=config.mailbox_size,
             idle_after=config.channel_idle_after,
         )
-        self.services = Services(store=store, limits=config.limits, clock_ms=clock_ms, users=users, channels=channels)
+        timers = Timers()
+        self.services = Services(
+            store=store, limits=config.limits, clock_ms=clock_ms, users=users, channels=channels, timers=timers
+        )
         ids = IdGenerator(config.node_id, clock_ms)
         accounts = Accounts(store, ids, clock_ms)
         self.gateway = Gateway(
@@ -92,6 +96,7 @@ class Node:
             "node",
             Strategy.REST_FOR_ONE,
             [
+                ChildSpec("timers", timers.run),
                 ChildSpec("users", users.run),
                 ChildSpec("channels", channels.run),
                 ChildSpec("gateway", self.gateway.run, shutdown=config.drain_timeout),

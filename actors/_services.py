@@ -7,13 +7,18 @@ from collections.abc import Callable, Iterable
 
 from attrs import frozen
 
-from runtime import ActorDead, ActorRef, MailboxFull, Registry
-from storage import Store
+import trio
+
+from runtime import ActorDead, ActorRef, MailboxFull, Registry, Timers
+from storage import Channel, Store
 
 from ._failures import RequestFailed
 from .protocol import ErrorCode, Limits
 
 log = logging.getLogger(__name__)
+
+#: Channel rows read at once for one request (`channels`, contacts).
+CHANNEL_READ_CONCURRENCY = 16
 
 
 @frozen
@@ -23,6 +28,7 @@ class Services:
     clock_ms: Callable[[], int]
     users: Registry
     channels: Registry
+    timers: Timers
 
     def tell_session(self, session: ActorRef, message: object) -> bool:
         """Hand a frame to a session without waiting; False if it is gone.
@@ -40,13 +46,44 @@ class Services:
         return True
 
     def deliver(self, users: Iterable[int], message: object) -> None:
-        """Fan a message out to users' actors without ever waiting on one."""
+        """Fan a message out to the actors of users who are online, never waiting.
+
+        A user with no live device has no active actor, and is skipped
+        without activating one: fan-out costs what the online members cost.
+        Devices that connect later catch up with `sync` after `auth`.
+        """
         for user in users:
+            key = ("user", user)
+            if not self.users.is_active(key):
+                continue
             try:
-                self.users.ref(("user", user)).tell_nowait(message)
+                self.users.ref(key).tell_nowait(message)
             except MailboxFull:
                 # Its devices see a seq gap and fill it with `sync`.
                 log.warning("user %d: mailbox full, dropped a delivery", user)
+            except ActorDead:
+                pass  # shutting down
+
+    async def channel_rows(self, channels: Iterable[int]) -> list[Channel]:
+        """The stored rows of these channels (missing ones left out), by id."""
+        rows: list[Channel] = []
+        limiter = trio.CapacityLimiter(CHANNEL_READ_CONCURRENCY)
+
+        async def read(channel: int) -> None:
+            async with limiter:
+                row = await self.store.get_channel(channel)
+            if row is not None:
+                rows.append(row)
+
+        async with trio.open_nursery() as nursery:
+            for channel in channels:
+                nursery.start_soon(read, channel)
+        return sorted(rows, key=lambda row: row.channel)
+
+    async def contacts(self, user: int) -> frozenset[int]:
+        """Everyone who shares a channel with `user` (not `user`)."""
+        rows = await self.channel_rows(await self.store.user_channels(user))
+        return frozenset().union(*(row.members for row in rows)) - {user}
 
     async def require_users(self, users: Iterable[int]) -> None:
         for user in users:

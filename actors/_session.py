@@ -181,6 +181,7 @@ class DeviceSession:
                         )
                     )
                     self._ref = SessionRef(writer, self)
+                    nursery.start_soon(self._idle_watchdog)
                     task_status.started(self)
                     await self._read(nursery)
                     nursery.cancel_scope.cancel()
@@ -213,6 +214,22 @@ class DeviceSession:
             log.info("session %d (user %s): slow consumer, closing", self._number, self.user)
             self._slow = True
             self._nursery.start_soon(self._slow_consumer_watchdog)
+
+    async def _idle_watchdog(self) -> None:
+        """Close a device that sent nothing for `idle_timeout` seconds (`bye` idle).
+
+        Any frame counts, a `ping` most of all; WebSocket-level pings do not:
+        trio-websocket answers them itself, and a client that only does that
+        is not running the protocol's heartbeat.
+        """
+        timeout = self._services.limits.idle_timeout
+        while True:
+            deadline = self._protocol.last_activity + timeout
+            if trio.current_time() >= deadline:
+                assert self._ref is not None
+                self._services.tell_session(self._ref, Disconnect(ByeReason.IDLE.value))
+                return
+            await trio.sleep_until(deadline)
 
     async def _slow_consumer_watchdog(self) -> None:
         await trio.sleep(SLOW_CONSUMER_GRACE)

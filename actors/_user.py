@@ -1,26 +1,43 @@
-"""UserActor: where a user's live devices are.
+"""UserActor: where a user's live devices are, and whether the user is online.
 
 Channels fan out to users, never to devices, so a channel's work per message
 is the member count whatever the devices; the user turns it into one frame
 per live session. Delivery never waits: a session whose outbound queue is
 full is cut off as a slow consumer by its own mailbox policy, and recovers
 with `sync` when it reconnects.
+
+Presence is the user's, not a device's: it changes when the first device
+arrives and, debounced, when the last one has been gone for the idle
+timeout (`PresenceDebounce`). Only then are the user's contacts told, and
+only those of them who are online.
 """
 
 from __future__ import annotations
 
 import logging
 
-from runtime import Actor, ActorRef
+from runtime import Actor, ActorRef, Timer
+from storage import StoreError
 
-from ._messages import Attach, Deliver, Detach, DeviceRevoked, Disconnect, Outgoing
+from ._messages import (
+    Attach,
+    Deliver,
+    Detach,
+    DeviceRevoked,
+    Disconnect,
+    Outgoing,
+    PresenceDeadline,
+    PresenceQuery,
+)
+from ._presence import PresenceChange, PresenceDebounce
 from ._services import Services
+from .protocol import PresenceEvent, UserPresence, encode
 
 log = logging.getLogger(__name__)
 
 
 class UserActor(Actor):
-    __slots__ = ("_id", "_services", "_sessions")
+    __slots__ = ("_id", "_services", "_sessions", "_presence", "_timer")
 
     def __init__(self, user_id: int, services: Services) -> None:
         self._id = user_id
@@ -28,18 +45,28 @@ class UserActor(Actor):
         # session ref -> its device. One device may hold several connections
         # (a reconnect racing the old socket's close); each gets every frame.
         self._sessions: dict[ActorRef, int] = {}
+        self._presence = PresenceDebounce(grace_ms=services.limits.idle_timeout * 1000)
+        self._timer: Timer | None = None
 
-    def idle(self) -> bool:
-        """Passivate only when no device is live: they are the state."""
-        return not self._sessions
+    def may_passivate(self) -> bool:
+        """Live devices and a pending offline are the state: keep them."""
+        return not self._sessions and self._presence.settled
 
     async def receive(self, message: object) -> object:
         if isinstance(message, Deliver):
-            self._deliver(message)
+            await self._deliver(message)
         elif isinstance(message, Attach):
             self._sessions[message.session] = message.device
+            self._cancel_timer()
+            await self._publish(self._presence.attached(self._services.clock_ms()))
         elif isinstance(message, Detach):
-            self._sessions.pop(message.session, None)
+            if self._sessions.pop(message.session, None) is not None:
+                await self._gone(message.device)
+        elif isinstance(message, PresenceDeadline):
+            self._timer = None
+            await self._publish(self._presence.expire(self._services.clock_ms()))
+        elif isinstance(message, PresenceQuery):
+            return UserPresence(self._id, online=self._presence.online, last=self._presence.last_active)
         elif isinstance(message, DeviceRevoked):
             for session, device in list(self._sessions.items()):
                 if device == message.device:
@@ -48,9 +75,39 @@ class UserActor(Actor):
             raise TypeError(f"user actor got {message!r}")
         return None
 
-    def _deliver(self, deliver: Deliver) -> None:
+    async def _deliver(self, deliver: Deliver) -> None:
         outgoing = Outgoing(deliver.frame)
         for session, device in list(self._sessions.items()):
-            if device != deliver.except_device:
-                if not self._services.tell_session(session, outgoing):
-                    del self._sessions[session]
+            if device != deliver.except_device and not self._services.tell_session(session, outgoing):
+                del self._sessions[session]
+                await self._gone(device)
+
+    async def _gone(self, device: int) -> None:
+        """A session of `device` ended: record the activity, maybe start the grace."""
+        now = self._services.clock_ms()
+        self._presence.detached(now)
+        try:
+            await self._services.store.touch_device(self._id, device, now)
+        except StoreError as exc:
+            log.warning("user %d: last activity not stored: %s", self._id, exc)
+        deadline = self._presence.offline_deadline
+        if deadline is not None and self._timer is None:
+            self._timer = self._services.timers.send_after(
+                (deadline - now) / 1000, self._services.users.ref(("user", self._id)), PresenceDeadline()
+            )
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    async def _publish(self, change: PresenceChange | None) -> None:
+        if change is None:
+            return
+        try:
+            contacts = await self._services.contacts(self._id)
+        except StoreError as exc:
+            log.warning("user %d: presence not published: %s", self._id, exc)
+            return
+        frame = encode(PresenceEvent(UserPresence(self._id, online=change.online, last=change.last)))
+        self._services.deliver(contacts, Deliver(frame=frame))

@@ -21,6 +21,7 @@ from ._ids import IdGenerator, IdParts
 from ._ref import LocalRef
 from ._registry import Registry
 from ._supervisor import ChildInfo, ChildSpec, Strategy, Supervisor
+from ._timers import Timer, Timers
 
 __all__ = [
     "Actor",
@@ -42,6 +43,8 @@ __all__ = [
     "Strategy",
     "Supervisor",
     "SupervisorGaveUp",
+    "Timer",
+    "Timers",
     "TooManyChildren",
     "serve_actor",
 ]

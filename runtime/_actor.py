@@ -32,6 +32,14 @@ class Actor:
     async def stopping(self) -> None:
         """Clean up on passivation or graceful stop (not after a crash, not on cancellation)."""
 
+    def may_passivate(self) -> bool:
+        """Whether a registry may passivate this idle instance now (default: yes).
+
+        Say no while holding state that cannot be rebuilt from storage; the
+        registry asks again the next time the instance goes idle.
+        """
+        return True
+
 
 class ActorRef(abc.ABC):
     """An address: equal refs reach the same actor. Messages must be attrs instances."""

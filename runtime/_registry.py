@@ -97,6 +97,10 @@ class Registry:
         """Active instances (including ones starting or stopping)."""
         return len(self._cells)
 
+    def is_active(self, key: Hashable) -> bool:
+        """Whether `key` has an instance now; asking activates nothing."""
+        return key in self._cells
+
     def ref(self, key: Hashable) -> LocalRef:
         """A ref to `key`'s actor. Free: nothing is activated until a message arrives."""
         return LocalRef(key, self)
@@ -238,7 +242,10 @@ class Registry:
                 if self._sweeps - cell.idle_since <= _SWEEPS:
                     break
                 del idle[key]
-                if not (cell.busy or cell.dead):
+                # An actor that still holds what it cannot rebuild (a user's
+                # live sessions) declines; it is asked again after its next
+                # message leaves it idle.
+                if not (cell.busy or cell.dead) and cell.actor is not None and cell.actor.may_passivate():
                     cell.request_stop(PASSIVATE)
 
     async def _stop_all(self) -> None:

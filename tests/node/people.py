@@ -37,11 +37,23 @@ async def new_device(url: str, person: Person, name: str = "phone") -> Credentia
 
 
 @asynccontextmanager
-async def online(url: str, credentials: Credentials, **options: object) -> AsyncIterator[Connection]:
-    """An authenticated connection of this device."""
-    async with Connection.open(url, **options) as conn:  # type: ignore[arg-type]
-        await conn.auth(credentials.token)
-        yield conn
+async def online(url: str, credentials: Credentials, *, heartbeat: bool = False) -> AsyncIterator[Connection]:
+    """An authenticated connection of this device, pinging on schedule if `heartbeat`."""
+    async with Connection.open(url) as conn:
+        session = await conn.auth(credentials.token)
+        if not heartbeat:
+            yield conn
+            return
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_ping_every, conn, session.heartbeat)
+            yield conn
+            nursery.cancel_scope.cancel()
+
+
+async def _ping_every(conn: Connection, seconds: float) -> None:
+    while not conn.closed:
+        await trio.sleep(seconds)
+        await conn.ping()
 
 
 async def next_event(conn: Connection, kind: type, timeout: float = 10.0) -> ServerEvent:

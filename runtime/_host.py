@@ -43,7 +43,8 @@ async def serve_actor(
     """Run `actor` until it is stopped; hand its ref to `task_status.started()`.
 
     Made for `nursery.start`, `ChildSpec` and `DynamicSupervisor`: start returns
-    once `started()` has run. The ref is `Stoppable`: `ref.request_stop()` lets
+    once `started()` has run. Under a supervisor, build `actor` inside the start
+    function, so that a restart gets a fresh instance rather than the crashed one. The ref is `Stoppable`: `ref.request_stop()` lets
     the current message finish, runs `stopping()`, and returns. An exception
     from the actor fails its waiting senders with `ActorCrashed` and propagates,
     so the supervisor sees (and logs) the crash. On cancellation the actor stops

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-from functools import partial
-
 import pytest
 import trio
 import trio.testing
@@ -206,7 +204,11 @@ async def test_cancellation_is_never_a_crash(caplog: pytest.LogCaptureFixture) -
 
 
 def actor_child(journal: Journal, key: str) -> ChildSpec:
-    return ChildSpec(key, partial(serve_actor, Recorder(key, journal), key=key, mailbox_size=8), shutdown=2.0)
+    async def start(*, task_status: trio.TaskStatus[LocalRef]) -> None:
+        # A fresh instance per start: a restarted actor must not inherit the crashed one's state.
+        await serve_actor(Recorder(key, journal), key=key, mailbox_size=8, task_status=task_status)
+
+    return ChildSpec(key, start, shutdown=2.0)
 
 
 async def test_actor_children_stop_gracefully_newest_first() -> None:
@@ -255,6 +257,7 @@ async def test_crash_isolation_under_one_for_one() -> None:
             await holds[name].entered.wait()
             for i in range(2, 6):
                 await ref.tell(Put(i))  # queued while the crash happens
+        await crasher.tell(Put(7))
         with pytest.raises(ActorCrashed):
             await crasher.ask(Crash(), timeout=1)
         await settle()

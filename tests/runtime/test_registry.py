@@ -296,3 +296,18 @@ async def test_many_actors_share_few_worker_tasks() -> None:
         # the registry's task, its sweeper and a handful of parked workers
         assert tasks_under() < 20
         things.request_stop()
+
+
+async def test_an_actor_blocked_in_receive_never_delays_the_others() -> None:
+    journal = Journal()
+    async with trio.open_nursery() as nursery:
+        things = await nursery.start(registry(journal).run)
+        holds = [Hold(trio.Event()) for _ in range(3)]
+        for i, hold in enumerate(holds):
+            await things.ref(("blocked", i)).tell(hold)
+            await hold.entered.wait()  # each one occupies a worker
+        for key in range(100):
+            assert await things.ref(key).ask(Put(key), timeout=1) == key
+        for hold in holds:
+            hold.release.set()
+        things.request_stop()

@@ -34,8 +34,8 @@ from storage import ChannelKind
 from ._failures import RequestFailed
 from ._messages import Access, Announce, ChannelView, Deliver, Invite, Leave, MarkRead, Post, PostReply, Typing
 from ._services import Services
+from ._wire import wire_message
 from .protocol import ChannelEvent, Err, ErrorCode, MsgEvent, Ok, ReceiptEvent, SendResult, TypingEvent, encode
-from .protocol import Message as WireMessage
 
 log = logging.getLogger(__name__)
 
@@ -194,19 +194,7 @@ class ChannelActor(Actor):
         self._services.tell_session(post.reply_to, PostReply(frame))
 
     def _fan_out(self, message: Message) -> None:
-        frame = encode(
-            MsgEvent(
-                WireMessage(
-                    channel=message.channel,
-                    seq=message.seq,
-                    sender=message.sender,
-                    device=message.device,
-                    body=message.body,
-                    ts=message.ts,
-                    cid=message.cid,
-                )
-            )
-        )
+        frame = encode(MsgEvent(wire_message(message)))
         self._services.deliver(self._members(), Deliver(frame=frame, except_device=message.device))
 
     # -- typing and receipts ------------------------------------------------------

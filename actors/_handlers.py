@@ -15,13 +15,13 @@ from collections.abc import Iterable
 from runtime import ActorDead, ActorRef, AskTimeout, IdGenerator
 from storage import Channel as StoredChannel
 from storage import ChannelKind as StoredKind
-from storage import Message as StoredMessage
 from storage import PushTarget as StoredPushTarget
 
 from ._accounts import Accounts
 from ._failures import RequestFailed
 from ._messages import Access, Announce, ChannelView, DeviceRevoked, Invite, Leave, MarkRead, PresenceQuery, Typing
 from ._services import Services
+from ._wire import wire_message
 from .protocol import (
     ChannelInfo,
     ChannelResult,
@@ -231,7 +231,7 @@ class Handlers:
             if not chunk:
                 break
             after = chunk[-1].seq
-            messages += _wire_messages(chunk)
+            messages += [wire_message(m) for m in chunk]
             size += sum(len(m.body) for m in chunk)
         reached = messages[-1].seq if messages else request.after
         return self._fit(messages, more=reached < view.last, keep_newest=False)
@@ -246,7 +246,7 @@ class Handlers:
             if not chunk:
                 break
             before = chunk[0].seq
-            messages[:0] = _wire_messages(chunk)
+            messages[:0] = [wire_message(m) for m in chunk]
             size += sum(len(m.body) for m in chunk)
         oldest = messages[0].seq if messages else before
         return self._fit(messages, more=oldest > 1, keep_newest=True)
@@ -255,18 +255,3 @@ class Handlers:
         return PageResult.fit(
             messages, more=more, max_bytes=self._services.limits.max_message_bytes, keep_newest=keep_newest
         )
-
-
-def _wire_messages(stored: list[StoredMessage]) -> list[Message]:
-    return [
-        Message(
-            channel=m.channel,
-            seq=m.seq,
-            sender=m.sender,
-            device=m.device,
-            body=m.body,
-            ts=m.ts,
-            cid=m.cid,
-        )
-        for m in stored
-    ]

@@ -26,16 +26,25 @@ logger = logging.getLogger("runtime.timers")
 RETRY_FULL_MAILBOX = 0.05
 
 
+#: The heap is rebuilt without cancelled timers once they are the majority
+#: and at least this many, so set-and-cancel churn (a user flapping) cannot
+#: grow it beyond twice the live timers.
+COMPACT_AFTER = 1024
+
+
 @define(eq=False)
 class Timer:
     """A pending delivery; `cancel()` it to make sure it never happens."""
 
     ref: ActorRef
     message: object
+    _service: Timers
     cancelled: bool = field(default=False)
 
     def cancel(self) -> None:
-        self.cancelled = True
+        if not self.cancelled:
+            self.cancelled = True
+            self._service._cancelled_one()
 
 
 class Timers:
@@ -47,6 +56,7 @@ class Timers:
         self._order = itertools.count()
         self._wakeup: trio.Event | None = None
         self._running = False
+        self._cancelled = 0  # cancelled timers still in the heap
 
     def __len__(self) -> int:
         """Pending timers, cancelled ones included until their time comes."""
@@ -56,7 +66,7 @@ class Timers:
         """Tell `message` to `ref` in `delay` seconds, without waiting on its mailbox."""
         if not self._running:
             raise RuntimeError(f"timer service {self.name!r} is not running")
-        timer = Timer(ref, message)
+        timer = Timer(ref, message, self)
         self._push(trio.current_time() + max(delay, 0.0), timer)
         return timer
 
@@ -69,6 +79,14 @@ class Timers:
         finally:
             self._running = False
             self._heap.clear()
+            self._cancelled = 0
+
+    def _cancelled_one(self) -> None:
+        self._cancelled += 1
+        if self._cancelled >= COMPACT_AFTER and self._cancelled * 2 > len(self._heap):
+            self._heap = [entry for entry in self._heap if not entry[2].cancelled]
+            heapq.heapify(self._heap)
+            self._cancelled = 0
 
     def _push(self, deadline: float, timer: Timer) -> None:
         first = self._heap[0][0] if self._heap else None
@@ -81,7 +99,9 @@ class Timers:
         now = trio.current_time()
         while heap and heap[0][0] <= now:
             _, _, timer = heapq.heappop(heap)
-            if not timer.cancelled:
+            if timer.cancelled:
+                self._cancelled -= 1
+            else:
                 self._deliver(timer, now)
         self._wakeup = wakeup = trio.Event()
         with trio.move_on_at(heap[0][0] if heap else float("inf")):

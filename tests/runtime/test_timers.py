@@ -8,7 +8,7 @@ import trio
 from attrs import frozen
 
 from runtime import Actor, serve_actor
-from runtime._timers import Timers
+from runtime._timers import COMPACT_AFTER, Timers
 
 
 @frozen
@@ -63,4 +63,16 @@ async def test_timer_for_a_stopped_actor_is_dropped(autojump_clock: trio.abc.Clo
         timers.send_after(1.0, ref, Ring("late"))
         await trio.sleep(2)
         assert len(timers) == 0, "delivered or dropped, never kept"
+        nursery.cancel_scope.cancel()
+
+
+async def test_set_and_cancel_churn_does_not_grow_the_heap(autojump_clock: trio.abc.Clock) -> None:
+    async with trio.open_nursery() as nursery:
+        timers = await nursery.start(Timers().run)
+        ref = await nursery.start(partial(serve_actor, Recorder(), key="flappy"))
+        live = timers.send_after(60.0, ref, Ring("live"))
+        for _ in range(10 * COMPACT_AFTER):
+            timers.send_after(30.0, ref, Ring("flap")).cancel()
+        assert len(timers) <= 2 * COMPACT_AFTER
+        assert not live.cancelled
         nursery.cancel_scope.cancel()

@@ -4,8 +4,9 @@
     ├── timers     delayed messages (presence deadlines)
     ├── users      registry of UserActors
     ├── channels   registry of ChannelActors
-    └── gateway    WebSocket listener
-        └── sessions (dynamic, temporary)  one DeviceSession per connection
+    ├── gateway    WebSocket listener
+    │   └── sessions (dynamic, temporary)  one DeviceSession per connection
+    └── membership this node's expiring row in the store (`chatnode status`)
 
 rest_for_one because each child needs the ones before it: if the users
 registry had to restart, channels and sessions holding refs into it restart
@@ -24,12 +25,13 @@ import trio
 from attrs import field, frozen
 
 from runtime import ChildSpec, IdGenerator, Registry, Strategy, Supervisor, Timers
-from storage import Store
+from storage import NodeRecord, Store
 
 from ._accounts import Accounts
 from ._channel import ChannelActor
 from ._gateway import RESOURCE, Gateway
 from ._handlers import Handlers
+from ._membership import Membership
 from ._services import Services
 from ._user import UserActor
 from .protocol import Limits
@@ -92,6 +94,7 @@ class Node:
             outbound_queue=config.outbound_queue,
             ask_timeout=config.ask_timeout,
         )
+        self._started = clock_ms()
         self._tree = Supervisor(
             "node",
             Strategy.REST_FOR_ONE,
@@ -100,8 +103,18 @@ class Node:
                 ChildSpec("users", users.run),
                 ChildSpec("channels", channels.run),
                 ChildSpec("gateway", self.gateway.run, shutdown=config.drain_timeout),
+                ChildSpec("membership", self._run_membership),
             ],
         )
+
+    async def _run_membership(self, *, task_status: trio.TaskStatus[Membership] = trio.TASK_STATUS_IGNORED) -> None:
+        # Started after the gateway, so the row names the port it really got.
+        record = NodeRecord(
+            node=self.config.node_id,
+            address=f"{self.config.host}:{self.gateway.port}",
+            started=self._started,
+        )
+        await Membership(self.services.store, record).run(task_status=task_status)
 
     def _user(self, key: object) -> UserActor:
         _, user = key  # type: ignore[misc]

@@ -302,8 +302,12 @@ class LocalCassandra:
     and deletes the data directory, whatever happened in between.
     """
 
-    def __init__(self, report: Report = _report_to_stderr) -> None:
+    def __init__(self, report: Report = _report_to_stderr, *, full_jit: bool = False) -> None:
+        # Without the optimising (C2) compiler the node starts on about half
+        # the CPU time, which is what a test run on two cores waits for;
+        # benchmarks want full_jit for steady-state speed instead.
         self._report = report
+        self._full_jit = full_jit
         self._process: subprocess.Popen[bytes] | None = None
         self._data: Path | None = None
         self._port: int | None = None
@@ -386,6 +390,7 @@ class LocalCassandra:
             "-XX:+UseG1GC",
             "-XX:+ParallelRefProcEnabled",
             "-XX:+ExitOnOutOfMemoryError",
+            *(() if self._full_jit else ("-XX:TieredStopAtLevel=1",)),
             "-Djava.net.preferIPv4Stack=true",
             "-Djdk.attach.allowAttachSelf=true",
             *_JPMS_FLAGS,

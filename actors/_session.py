@@ -58,8 +58,9 @@ log = logging.getLogger(__name__)
 #: they queue in their channel's mailbox). More waits, and stops the reader.
 MAX_IN_FLIGHT = 32
 
-#: Seconds to get a `bye` out to a peer that stopped reading.
-BYE_GRACE = 1.0
+#: Seconds to get a frame or a close handshake through to a peer that may
+#: have stopped reading.
+BYE_GRACE = 2.0
 
 #: Seconds a slow consumer has to take the frame it is stuck on, after which
 #: the connection is dropped without a `bye` (the peer is likely gone).
@@ -272,7 +273,10 @@ class DeviceSession:
 
     async def _send_output(self, output: Output) -> None:
         if isinstance(output, Close):
-            await self._ws.aclose(int(output.code), output.reason)
+            # aclose waits for the peer's close frame; a dead peer sends none.
+            # Cancelled, it closes the TCP stream itself.
+            with trio.move_on_after(BYE_GRACE):
+                await self._ws.aclose(int(output.code), output.reason)
             self._cancel_scope.cancel()
             return
         data = self._protocol.send(output)

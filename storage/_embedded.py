@@ -483,6 +483,11 @@ class EmbeddedStore(Store):
 
 
 def _connect(path: str, busy_timeout: float) -> sqlite3.Connection:
+    # A new node's first start: its data directory may not exist yet.
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    except OSError as exc:
+        raise Unavailable(f"{path}: cannot create its directory: {exc.strerror}") from exc
     # Autocommit mode (isolation_level=None): transactions are explicit, see
     # EmbeddedStore._transaction. check_same_thread=False: the limiter, not
     # the thread identity, keeps the connection single-user.

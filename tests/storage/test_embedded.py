@@ -82,3 +82,9 @@ async def test_a_closed_store_refuses_calls(tmp_path: Path) -> None:
     await store.aclose()
     with pytest.raises(StoreError, match="closed"):
         await store.user_by_name(new_name("user"))
+
+
+async def test_missing_directories_are_created(tmp_path: Path) -> None:
+    store = await EmbeddedStore.open(tmp_path / "var" / "nested" / "chat.db")
+    await store.aclose()
+    assert (tmp_path / "var" / "nested" / "chat.db").is_file()

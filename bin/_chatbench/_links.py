@@ -1,0 +1,195 @@
+"""One simulated device's socket, to a chat node or to the baseline server.
+
+The scenarios are written once against `Link` and run unchanged on both:
+to the node a link is the client library's `Connection`, authenticated with
+the device's token, which sends `send` requests and waits for their `ok`;
+to the baseline it is a bare trio-websocket connection that writes the same
+msgpack frame and waits for nothing. Either way a message's body reaches
+the scenario through `on_body` when it arrives at a receiving link.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Protocol, TypeVar
+
+import msgpack
+import trio
+import trio_websocket
+from trio_websocket import ConnectionClosed
+
+from client import ChatError, Connection, ConnectionLost, Message, Send, ServerEvent
+
+CONNECT_TIMEOUT = 60.0  # thousands of handshakes at once queue behind each other
+CLOSE_TIMEOUT = 10.0
+
+OnBody = Callable[[str], None]
+L = TypeVar("L", bound="Link")
+
+
+class Link(Protocol):
+    async def send(self, channel: int, body: str, cid: str) -> None: ...
+
+    async def ping(self) -> None: ...
+
+
+class NodeLink:
+    """A device on the node: `send` returns once the node acknowledged the message (stored)."""
+
+    __slots__ = ("_conn", "user", "heartbeat")
+
+    def __init__(self, conn: Connection, user: int, heartbeat: float) -> None:
+        self._conn = conn
+        self.user = user
+        self.heartbeat = heartbeat
+
+    @property
+    def conn(self) -> Connection:
+        return self._conn
+
+    async def send(self, channel: int, body: str, cid: str) -> None:
+        await self._conn.request(Send(channel, body, cid))
+
+    async def ping(self) -> None:
+        await self._conn.ping()
+
+
+@asynccontextmanager
+async def node_link(url: str, token: str, on_body: OnBody | None = None) -> AsyncIterator[NodeLink]:
+    def on_event(event: ServerEvent) -> None:
+        if on_body is not None and type(event) is Message:
+            on_body(event.body)
+
+    async with Connection.open(
+        url, on_event=on_event, connect_timeout=CONNECT_TIMEOUT, close_timeout=CLOSE_TIMEOUT
+    ) as conn:
+        session = await conn.auth(token)
+        yield NodeLink(conn, session.user, session.heartbeat)
+
+
+class EchoLink:
+    """A connection to the baseline server: `send` returns once the frame is written."""
+
+    __slots__ = ("_ws", "_ids")
+
+    def __init__(self, ws: trio_websocket.WebSocketConnection) -> None:
+        self._ws = ws
+        self._ids = itertools.count(1)
+
+    async def send(self, channel: int, body: str, cid: str) -> None:
+        frame = {"t": "send", "id": next(self._ids), "channel": channel, "body": body, "cid": cid}
+        await self._ws.send_message(msgpack.packb(frame))
+
+    async def ping(self) -> None:
+        await self._ws.send_message(msgpack.packb({"t": "ping", "id": next(self._ids)}))
+
+
+@asynccontextmanager
+async def echo_link(url: str, on_body: OnBody | None = None) -> AsyncIterator[EchoLink]:
+    async with trio_websocket.open_websocket_url(
+        url, connect_timeout=CONNECT_TIMEOUT, disconnect_timeout=CLOSE_TIMEOUT
+    ) as ws:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_read_bodies, ws, on_body)
+            yield EchoLink(ws)
+            nursery.cancel_scope.cancel()
+
+
+async def _read_bodies(ws: trio_websocket.WebSocketConnection, on_body: OnBody | None) -> None:
+    try:
+        while True:
+            frame = msgpack.unpackb(await ws.get_message())
+            body = frame.get("body")
+            if on_body is not None and body is not None:
+                on_body(body)
+    except ConnectionClosed:
+        return
+
+
+#: What ends a link from the far side: the node's close, or the baseline's.
+LINK_LOST = (ConnectionLost, ConnectionClosed)
+
+
+class Lost:
+    """How many held links the far side closed (a node may drop idle or slow devices)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+
+async def beat(ping: Callable[[], Awaitable[None]], interval: float, rng: random.Random, lost: Lost) -> None:
+    """Ping every `interval` seconds from a random phase, so thousands of devices do not ping in step.
+
+    Returns when the far side has closed the link, counting it in `lost`."""
+    await trio.sleep(rng.uniform(0, interval))
+    try:
+        while True:
+            await ping()
+            await trio.sleep(interval)
+    except (*LINK_LOST, ChatError):
+        lost.count += 1
+
+
+async def linger(
+    ping: Callable[[], Awaitable[None]], interval: float | None, rng: random.Random, lost: Lost, release: trio.Event
+) -> None:
+    """Keep a link open (pinging, if `interval` is given) until `release` is set.
+
+    Links end by `release`, never by cancelling the task that holds them: a
+    client `Connection` cancelled from outside loses its reader with it, so
+    its close handshake cannot complete and it waits out its close timeout.
+    """
+    async with trio.open_nursery() as nursery:
+        if interval is not None:
+            nursery.start_soon(beat, ping, interval, rng, lost)
+        await release.wait()
+        nursery.cancel_scope.cancel()
+
+
+async def _hold(
+    opener: Callable[[], AbstractAsyncContextManager[L]],
+    heartbeat: float | None,
+    rng: random.Random,
+    lost: Lost,
+    release: trio.Event,
+    *,
+    task_status: trio.TaskStatus[L] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    async with opener() as link:
+        task_status.started(link)
+        await linger(link.ping, heartbeat, rng, lost, release)
+
+
+async def open_all(
+    nursery: trio.Nursery,
+    openers: Sequence[Callable[[], AbstractAsyncContextManager[L]]],
+    *,
+    concurrency: int,
+    heartbeat: float | None,
+    rng: random.Random,
+    lost: Lost,
+    release: trio.Event,
+    opened: Callable[[int], None] | None = None,
+) -> list[L]:
+    """Open every link, at most `concurrency` handshakes at a time; each stays open
+    (pinging every `heartbeat` seconds, if given) in a task of `nursery` until
+    `release` is set. `opened(n)` is told each time another link is open."""
+    links: list[L | None] = [None] * len(openers)
+    limiter = trio.CapacityLimiter(concurrency)
+    count = 0
+
+    async def open_one(index: int) -> None:
+        nonlocal count
+        async with limiter:
+            links[index] = await nursery.start(_hold, openers[index], heartbeat, rng, lost, release)
+        count += 1
+        if opened is not None:
+            opened(count)
+
+    async with trio.open_nursery() as opening:
+        for index in range(len(openers)):
+            opening.start_soon(open_one, index)
+    return [link for link in links if link is not None]

@@ -1,0 +1,72 @@
+"""What a process costs, read from /proc: resident memory and CPU time.
+
+The node and the baseline server run in processes of their own, so their
+cost is read from outside, the same way for both, with nothing loaded into
+them. Linux only, like the deployment.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from attrs import frozen
+
+_TICK = 1.0 / os.sysconf("SC_CLK_TCK")
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident set size now."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError(f"process {pid} reports no VmRSS (a zombie?)")
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds of the whole process, exited threads included (clock-tick resolution)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        # The command name may hold spaces and parentheses: fields start after the last ')'.
+        fields = stat.read().rpartition(")")[2].split()
+    # utime and stime are fields 14 and 15 of stat(5); 'state' (field 3) is fields[0].
+    return (int(fields[11]) + int(fields[12])) * _TICK
+
+
+def thread_cpu(pid: int, tid: int | None = None) -> float:
+    """CPU seconds of one thread (the main thread by default), to the nanosecond.
+
+    The main thread of a Trio process is its event loop: near 1.0 CPU second
+    per second means the loop is saturated, whatever other threads do.
+    """
+    with open(f"/proc/{pid}/task/{pid if tid is None else tid}/schedstat") as schedstat:
+        return int(schedstat.read().split()[0]) / 1e9
+
+
+@frozen
+class CpuReading:
+    at: float  # time.monotonic()
+    process: float
+    loop: float
+
+
+def read_cpu(pid: int) -> CpuReading:
+    return CpuReading(time.monotonic(), process_cpu(pid), thread_cpu(pid))
+
+
+@frozen
+class CpuUse:
+    """CPU used between two readings, as a share of one core (1.0 = a core busy all along)."""
+
+    process: float
+    loop: float
+    seconds: float
+
+    @classmethod
+    def between(cls, before: CpuReading, after: CpuReading) -> CpuUse:
+        wall = after.at - before.at
+        return cls(
+            process=(after.process - before.process) / wall,
+            loop=(after.loop - before.loop) / wall,
+            seconds=wall,
+        )

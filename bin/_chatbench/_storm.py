@@ -1,0 +1,208 @@
+"""storm: devices that missed messages all reconnect at the same instant.
+
+Set-up (not timed): the devices connect, authenticate and learn their
+cursors (`channels`), as a client does; then they all drop, and a feeder
+posts `missed` messages into each of their channels. At one instant every
+device reconnects and re-syncs exactly as the client library's `ChatClient`
+does after a reconnect: connect, `auth`, `channels`, then `sync` from its
+cursor, page after page, for every channel whose `last` is ahead. A device
+is re-synced when it holds every message it missed; the figure is the time
+from the instant until the last device is.
+
+The baseline: the same number of bare connections drop and reconnect at one
+instant, and make the same three round trips (frames the size of `auth`,
+`channels` and `sync`), each echoed.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from array import array
+from collections.abc import Callable
+from functools import partial
+
+import msgpack
+import trio
+import trio_websocket
+from attrs import define, field, frozen
+
+from client import ChatError, Connection
+
+from ._fleet import Control, sleep_until_ns
+from ._links import CLOSE_TIMEOUT, CONNECT_TIMEOUT, LINK_LOST, Lost, NodeLink, echo_link, linger, node_link, open_all
+
+CONNECT_CONCURRENCY = 64
+_ECHO_FRAMES = (
+    msgpack.packb({"t": "auth", "id": 1, "token": "t" * 43}),
+    msgpack.packb({"t": "channels", "id": 2}),
+    msgpack.packb({"t": "sync", "id": 3, "channel": 2**62, "after": 0}),
+)
+_ECHO_FAILURES = (OSError, trio.TooSlowError, trio_websocket.HandshakeError, trio_websocket.ConnectionClosed)
+
+
+@frozen
+class StormDevice:
+    token: str
+    channel: int
+
+
+@frozen
+class StormResult:
+    durations: array  # ns from the instant to re-synced, per device that made it
+    failures: int
+    short: int  # devices that re-synced fewer messages than they missed
+    first_error: str | None
+
+
+@define(eq=False)
+class _Tally:
+    """The reconnections of one worker, and the moment the last one finished."""
+
+    expected: int
+    durations: array = field(factory=lambda: array("q"))
+    failures: int = 0
+    short: int = 0
+    first_error: str | None = None
+    all_done: trio.Event = field(factory=trio.Event)
+
+    def succeeded(self, duration_ns: int, short: bool) -> None:
+        self.durations.append(duration_ns)
+        self.short += short
+        self._finished()
+
+    def failed(self, error: BaseException) -> None:
+        self.failures += 1
+        self.first_error = self.first_error or repr(error)
+        self._finished()
+
+    def _finished(self) -> None:
+        if len(self.durations) + self.failures == self.expected:
+            self.all_done.set()
+
+
+@frozen
+class StormJob:
+    url: str
+    on_node: bool
+    devices: tuple[StormDevice, ...]  # on the node; the baseline only needs `count`
+    count: int
+    missed: int
+    heartbeat: float
+
+    async def run(self, ctl: Control) -> StormResult:
+        rng = random.Random(ctl.worker)
+        cursors = await self._connect_and_drop(ctl, rng)
+        ctl.report("dropped")
+        go = await ctl.proceed()
+        tally = _Tally(self.count)
+        release = trio.Event()
+        async with trio.open_nursery() as held:
+            await sleep_until_ns(go.at_ns)
+            for index in range(self.count):
+                held.start_soon(self._reconnect, index, cursors[index], go.at_ns, tally, rng, release)
+            await tally.all_done.wait()
+            ctl.report("synced", len(tally.durations))
+            await ctl.proceed()
+            release.set()
+        return StormResult(tally.durations, tally.failures, tally.short, tally.first_error)
+
+    async def _connect_and_drop(self, ctl: Control, rng: random.Random) -> list[dict[int, int]]:
+        """Connect every device, learn its cursors, then drop them all."""
+        if self.on_node:
+            openers = [partial(node_link, self.url, device.token) for device in self.devices]
+        else:
+            openers = [partial(echo_link, f"{self.url}/echo") for _ in range(self.count)]
+        cursors: list[dict[int, int]] = [{} for _ in range(self.count)]
+        release = trio.Event()
+        async with trio.open_nursery() as held:
+            links = await open_all(
+                held, openers, concurrency=CONNECT_CONCURRENCY, heartbeat=self.heartbeat, rng=rng, lost=Lost(),
+                release=release,
+            )
+            if self.on_node:
+                limiter = trio.CapacityLimiter(CONNECT_CONCURRENCY)
+
+                async def learn(index: int, link: NodeLink) -> None:
+                    async with limiter:
+                        cursors[index] = {info.channel: info.last for info in await link.conn.channels()}
+
+                async with trio.open_nursery() as learning:
+                    for index, link in enumerate(links):
+                        learning.start_soon(learn, index, link)
+            ctl.report("ready")
+            await ctl.proceed()
+            release.set()
+        return cursors
+
+    async def _reconnect(
+        self, index: int, cursors: dict[int, int], at_ns: int, tally: _Tally, rng: random.Random, release: trio.Event
+    ) -> None:
+        if self.on_node:
+            await self._reconnect_node(self.devices[index].token, cursors, at_ns, tally, rng, release)
+        else:
+            await self._reconnect_echo(at_ns, tally, rng, release)
+
+    async def _reconnect_node(
+        self, token: str, cursors: dict[int, int], at_ns: int, tally: _Tally, rng: random.Random, release: trio.Event
+    ) -> None:
+        done = False
+        try:
+            async with Connection.open(self.url, connect_timeout=CONNECT_TIMEOUT, close_timeout=CLOSE_TIMEOUT) as conn:
+                await conn.auth(token)
+                fetched = 0
+                for info in await conn.channels():
+                    after = cursors.get(info.channel, 0)
+                    while after < info.last:
+                        page = await conn.sync(info.channel, after)
+                        if not page.messages:
+                            break
+                        fetched += len(page.messages)
+                        after = page.messages[-1].seq
+                tally.succeeded(time.monotonic_ns() - at_ns, short=fetched < self.missed)
+                done = True
+                await linger(conn.ping, self.heartbeat, rng, Lost(), release)
+        except (*LINK_LOST, ChatError) as error:
+            if not done:
+                tally.failed(error)
+
+    async def _reconnect_echo(self, at_ns: int, tally: _Tally, rng: random.Random, release: trio.Event) -> None:
+        done = False
+        try:
+            async with trio_websocket.open_websocket_url(
+                f"{self.url}/echo", connect_timeout=CONNECT_TIMEOUT, disconnect_timeout=CLOSE_TIMEOUT
+            ) as ws:
+                for frame in _ECHO_FRAMES:
+                    await ws.send_message(frame)
+                    await ws.get_message()
+                tally.succeeded(time.monotonic_ns() - at_ns, short=False)
+                done = True
+                await linger(partial(ws.send_message, _ECHO_FRAMES[1]), self.heartbeat, rng, Lost(), release)
+        except _ECHO_FAILURES as error:
+            if not done:
+                tally.failed(error)
+
+
+async def create_channels(url: str, feeder_token: str, members: list[list[int]], name: str) -> list[int]:
+    """The feeder makes one group channel per list of member users."""
+    async with node_link(url, feeder_token) as feeder:
+        return [await feeder.conn.group(f"{name}{i}", users) for i, users in enumerate(members)]
+
+
+async def feed(url: str, feeder_token: str, channels: list[int], missed: int, progress: Callable[[int, int], None]) -> None:
+    """`missed` messages into every channel, in order within each."""
+    limiter = trio.CapacityLimiter(CONNECT_CONCURRENCY)
+    sent = 0
+    async with node_link(url, feeder_token) as feeder:
+
+        async def fill(channel: int) -> None:
+            nonlocal sent
+            async with limiter:
+                for number in range(missed):
+                    await feeder.send(channel, f"missed {number}", f"storm-{channel}-{number}")
+                    sent += 1
+                    progress(sent, len(channels) * missed)
+
+        async with trio.open_nursery() as nursery:
+            for channel in channels:
+                nursery.start_soon(fill, channel)

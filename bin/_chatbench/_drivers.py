@@ -21,7 +21,7 @@ from ._fleet import Fleet
 from ._idle import IdleJob
 from ._messaging import ChannelPlan, MessagingJob, plan_groups, plan_pairs, split
 from ._params import Fanout, Idle, Pairs, Params, Storm
-from ._procfs import CpuUse, process_cpu, read_cpu, rss_bytes
+from ._procfs import CpuUse, machine_busy, process_cpu, read_cpu, rss_bytes
 from ._profile import Profiler
 from ._progress import ProgressBar
 from ._report import MetricDef, Side
@@ -58,6 +58,7 @@ class Context:
         """
         resources: dict[str, float] = {}
         workers = self.fleet.pids
+        machine_before = machine_busy()
         load_before = [process_cpu(pid) for pid in workers]
         server_before = read_cpu(server.pid) if server.pid is not None else None
         began = time.monotonic()
@@ -70,12 +71,21 @@ class Context:
             yield resources
             wall = time.monotonic() - began
             load_after = [process_cpu(pid) for pid in workers]
+            machine_after = machine_busy()
+            ours = sum(load_after) - sum(load_before)
             if server_before is not None and server.pid is not None:
                 use = CpuUse.between(server_before, read_cpu(server.pid))
                 resources["server_cpu_pct"] = 100 * use.process
                 resources["server_loop_cpu_pct"] = 100 * use.loop
+                resources["server_cpu_s"] = use.process * use.seconds
                 resources["server_rss_mb"] = rss_bytes(server.pid) / 2**20
+                ours += use.process * use.seconds
+        busy = machine_after[0] - machine_before[0]
         resources["load_cpu_pct"] = 100 * (sum(load_after) - sum(load_before)) / wall
+        resources["machine_cpu_pct"] = 100 * busy / wall
+        # Whatever else ran on the machine meanwhile (other people's work, the
+        # Cassandra JVM): what makes wall-clock numbers drift from run to run.
+        resources["others_cpu_pct"] = max(0.0, 100 * (busy - ours) / wall)
         resources["window_s"] = wall
 
     def pause(self, seconds: float) -> None:
@@ -105,6 +115,7 @@ PAIR_METRICS = (
     MetricDef("latency_p99", "latency p99", "ms", "lower"),
     MetricDef("latency_max", "latency max", "ms", "lower"),
     MetricDef("messages_per_s", "messages/s", "", "higher"),
+    MetricDef("cpu_us_per_delivery", "server CPU per delivery", "us", "lower"),
 )
 
 FANOUT_METRICS = (
@@ -115,6 +126,7 @@ FANOUT_METRICS = (
     MetricDef("last_p50", "last member p50", "ms", "lower"),
     MetricDef("last_p99", "last member p99", "ms", "lower"),
     MetricDef("last_max", "last member max", "ms", "lower"),
+    MetricDef("cpu_us_per_delivery", "server CPU per delivery", "us", "lower"),
 )
 
 
@@ -150,6 +162,7 @@ def _messaging(
             **{f"last_{k}": v for k, v in last.items()},
             "messages_per_s": completion.size / duration,
             "deliveries_per_s": latency.size / duration,
+            "cpu_us_per_delivery": resources.get("server_cpu_s", float("nan")) / max(latency.size, 1) * 1e6,
         },
         resources=resources,
         counts={
@@ -239,6 +252,7 @@ STORM_METRICS = (
     MetricDef("all_synced_s", "all re-synced", "s", "lower"),
     MetricDef("device_p50", "per device p50", "ms", "lower"),
     MetricDef("device_p99", "per device p99", "ms", "lower"),
+    MetricDef("cpu_ms_per_device", "server CPU per device", "ms", "lower"),
 )
 
 
@@ -285,6 +299,7 @@ def run_storm(ctx: Context, server: Endpoint, on_node: bool, params: Params, acc
             "all_synced_s": float(np.max(durations)) / 1e9 if durations.size else float("nan"),
             "device_p50": summary.get("p50", float("nan")),
             "device_p99": summary.get("p99", float("nan")),
+            "cpu_ms_per_device": resources.get("server_cpu_s", float("nan")) / max(durations.size, 1) * 1e3,
         },
         resources=resources,
         counts={

@@ -43,6 +43,16 @@ def thread_cpu(pid: int, tid: int | None = None) -> float:
         return int(schedstat.read().split()[0]) / 1e9
 
 
+def machine_busy() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot, all cores: everyone's use, ours and others'."""
+    with open("/proc/stat") as stat:
+        fields = [int(v) for v in stat.readline().split()[1:]]
+    # user nice system idle iowait irq softirq steal (guest time is inside user)
+    idle = fields[3] + fields[4]
+    total = sum(fields[:8])
+    return (total - idle) * _TICK, total * _TICK
+
+
 @frozen
 class CpuReading:
     at: float  # time.monotonic()

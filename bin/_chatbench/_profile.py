@@ -1,13 +1,20 @@
-"""Where a server's CPU goes during a measured window: py-spy, attached from outside.
+"""Where a server's time goes during a measured window: py-spy, attached from outside.
 
 py-spy (``pip install py-spy``; a tool, not a dependency of the project)
-samples the server's Python stacks without touching the process, so the
-numbers of a profiled run stay close to an unprofiled one. Each window
-leaves two files: the raw collapsed stacks (for flamegraph.pl or
-speedscope) and a summary of them: the share of samples per thread, per
-package the event loop was executing in, the busiest lines, and which of
+samples the server's Python stacks without touching the process, so a
+profiled run stays close to an unprofiled one. Each window leaves the raw
+collapsed stacks (NAME.collapsed, for flamegraph.pl or speedscope) and a
+digest of them (NAME.txt): per thread how much was busy and how much was
+waiting (trio's epoll wait, an idle worker thread), then, over the event
+loop's busy samples, the packages and lines it was executing and which of
 our own functions the time was spent under (the innermost frame from
-actors/, runtime/, storage/ or client/ on each stack).
+actors/, runtime/, storage/ or client/ on each stack), and the busiest lines
+of the other threads (the store's).
+
+A busy sample is not necessarily CPU: a thread waiting for the GIL, or in a
+syscall py-spy does not know as a wait, counts as busy. Lines that release
+the GIL (a socket send, handing a job to a worker thread) are where such
+waits show up.
 """
 
 from __future__ import annotations
@@ -22,10 +29,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 RATE = 250  # samples per second
-TOP = 20
+TOP = 15
 OURS = ("actors", "runtime", "storage", "client")
+#: Leaf functions in which a thread is waiting for work, not doing any.
+WAITS = frozenset({"EpollIOManager.get_events", "WorkerThread._work"})
 
-_THREAD = re.compile(r"^thread \((0x[0-9a-f]+|\d+)\)")
+_THREAD = re.compile(r"^thread \((?P<tid>0x[0-9a-f]+|\d+)\)(?::\s*(?P<name>.*))?$")
 _FRAME = re.compile(r"^(?P<function>.*) \((?P<path>[^()]*?)(?::(?P<line>\d+))?\)$")
 
 
@@ -62,9 +71,7 @@ class Profiler:
 
 def _area(path: str) -> str:
     head = path.split("/", 1)[0]
-    if head.endswith(".py") or head.startswith("<"):
-        return "python stdlib"
-    return head
+    return "python stdlib" if head.endswith(".py") or head.startswith("<") else head
 
 
 def summarize(collapsed: str, pid: int) -> str:
@@ -73,38 +80,41 @@ def summarize(collapsed: str, pid: int) -> str:
     areas: Counter[str] = Counter()
     lines: Counter[str] = Counter()
     ours: Counter[str] = Counter()
-    loop_total = 0
+    others: Counter[str] = Counter()
     for row in collapsed.splitlines():
         stack, _, count_text = row.rpartition(" ")
-        if not stack or not count_text.isdigit():
-            continue
-        count = int(count_text)
         frames = stack.split(";")
         thread = _THREAD.match(frames[0])
-        is_loop = thread is not None and thread.group(1) == str(pid)
-        threads["event loop (main thread)" if is_loop else "other threads (store, driver, scrypt)"] += count
-        if not is_loop:
-            continue
-        loop_total += count
         parsed = [m for m in (_FRAME.match(f) for f in frames[1:]) if m is not None]
-        if not parsed:
+        if thread is None or not count_text.isdigit() or not parsed:
             continue
+        count = int(count_text)
         leaf = parsed[-1]
+        is_loop = thread["tid"] == str(pid)
+        role = "event loop (main thread)" if is_loop else "other threads (store, driver)"
+        waiting = leaf["function"] in WAITS
+        threads[f"{role}, {'waiting for work' if waiting else 'busy'}"] += count
+        if waiting:
+            continue
+        where = f"{leaf['function']} ({leaf['path']}:{leaf['line']})"
+        if not is_loop:
+            others[where] += count
+            continue
         areas[_area(leaf["path"])] += count
-        lines[f"{leaf['function']} ({leaf['path']}:{leaf['line']})"] += count
+        lines[where] += count
         own = next((m for m in reversed(parsed) if _area(m["path"]) in OURS), None)
         ours["(no frame of ours)" if own is None else f"{own['function']} ({own['path']})"] += count
-    total = sum(threads.values())
-    out = [f"py-spy samples: {total} at {RATE}/s"]
+    loop_busy = sum(areas.values())
+    out = [f"py-spy: {sum(threads.values())} samples at {RATE}/s per thread"]
 
     def table(title: str, counter: Counter[str], base: int) -> None:
-        out.append("")
-        out.append(title)
-        for key, value in counter.most_common(TOP):
-            out.append(f"  {100 * value / max(base, 1):5.1f}%  {key}")
+        out.extend(["", title])
+        out.extend(f"  {100 * value / max(base, 1):5.1f}%  {key}" for key, value in counter.most_common(TOP))
 
-    table("by thread (share of all samples):", threads, total)
-    table("event loop, by package executing (self time):", areas, loop_total)
-    table("event loop, busiest lines (self time):", lines, loop_total)
-    table("event loop, under which function of ours (innermost frame of ours, inclusive):", ours, loop_total)
+    out.extend(["", "seconds sampled per thread:"])
+    out.extend(f"  {value / RATE:7.2f} s  {key}" for key, value in sorted(threads.items()))
+    table("event loop busy, by package executing (self):", areas, loop_busy)
+    table("event loop busy, busiest lines (self):", lines, loop_busy)
+    table("event loop busy, under which function of ours (innermost frame of ours):", ours, loop_busy)
+    table("other threads busy, busiest lines (self):", others, sum(others.values()))
     return "\n".join(out) + "\n"

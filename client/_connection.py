@@ -169,6 +169,8 @@ class Connection(SessionApi):
                     await self._outbox.send(encode(request.frame(request_id)))
                 except trio.ClosedResourceError:
                     pass  # shut down meanwhile, which abandoned the waiter first
+                except trio.BrokenResourceError:
+                    pass  # the writer saw the close first; the reader sees it too and abandons the waiter
                 await waiter.done.wait()
             finally:
                 if not waiter.done.is_set():

@@ -158,6 +158,7 @@ class DeviceSession:
         self._slow = False
         self._nursery: trio.Nursery | None = None
         self._draining = False
+        self._closing = False  # the writer started the close handshake
         self._posts_pending = 0
         self._posts_done = trio.Event()
         self.finished = trio.Event()
@@ -185,7 +186,11 @@ class DeviceSession:
                     nursery.start_soon(self._idle_watchdog)
                     task_status.started(self)
                     await self._read(nursery)
-                    nursery.cancel_scope.cancel()
+                    # A close of ours ends the reader at once; cancelling then
+                    # would cut the handshake and reset a peer still sending,
+                    # losing the `bye` it had not read. The writer ends it.
+                    if not self._closing:
+                        nursery.cancel_scope.cancel()
         finally:
             self._detach()
             self._protocol.closed()
@@ -273,6 +278,7 @@ class DeviceSession:
 
     async def _send_output(self, output: Output) -> None:
         if isinstance(output, Close):
+            self._closing = True
             # aclose waits for the peer's close frame; a dead peer sends none.
             # Cancelled, it closes the TCP stream itself.
             with trio.move_on_after(BYE_GRACE):

@@ -150,6 +150,10 @@ class ChatClient(SessionApi):
                 yield client
             finally:
                 client._stopping = True
+                # Before cancelling: the connection's reader must still run to
+                # take the node's close reply, or aclose waits close_timeout.
+                if client._conn is not None:
+                    await client._conn.aclose("the client stopped")
                 nursery.cancel_scope.cancel()
 
     # -- what the app reads ---------------------------------------------------

@@ -80,6 +80,11 @@ class ChannelActor(Actor):
             return refusal
         except StoreError as exc:
             return RequestFailed(ErrorCode.UNAVAILABLE, f"store unavailable, retry: {exc}")
+        finally:
+            if self._channel is None:
+                # No such channel: nothing to keep. Gone now rather than after
+                # the idle period, so requests for made-up ids hold no memory.
+                self._services.channels.passivate(("channel", self._id))
 
     async def _handle(self, message: object) -> object:
         if isinstance(message, Post):

@@ -269,3 +269,14 @@ async def test_lookup(node: Node) -> None:
         assert await a.lookup(bob.username) == bob.user
         with pytest.raises(NotFound):
             await a.lookup("nobody_by_this_name")
+
+
+async def test_made_up_channel_ids_leave_no_actors_behind(node: Node) -> None:
+    alice = await sign_up(node.url, "alice")
+    async with online(node.url, await new_device(node.url, alice)) as a:
+        before = len(node.services.channels)
+        for made_up in range(1, 51):
+            with pytest.raises(NotMember):
+                await a.sync(made_up, 0)
+        await trio.sleep(0.1)
+        assert len(node.services.channels) == before

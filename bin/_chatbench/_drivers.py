@@ -162,12 +162,15 @@ def _messaging(
             **{f"last_{k}": v for k, v in last.items()},
             "messages_per_s": completion.size / duration,
             "deliveries_per_s": latency.size / duration,
-            "cpu_us_per_delivery": resources.get("server_cpu_s", float("nan")) / max(latency.size, 1) * 1e6,
+            "cpu_us_per_delivery": (
+                resources.get("server_cpu_s", float("nan")) / latency.size * 1e6 if latency.size else float("nan")
+            ),
         },
         resources=resources,
         counts={
             "links": links,
             "lost_links": sum(r.lost for r in results),
+            "setup_retries": sum(r.retried for r in results),
             "sent": sum(r.sent for r in results),
             "delivered": int(latency.size),
             "completed": int(completion.size),
@@ -241,7 +244,11 @@ def run_idle(ctx: Context, server: Endpoint, on_node: bool, params: Params, acco
             "cpu_pct": resources.get("server_loop_cpu_pct", float("nan")),
         },
         resources={**resources, "rss_before_mb": rss_before / 2**20, "rss_after_mb": rss_after / 2**20},
-        counts={"devices": connected, "lost_links": sum(r.lost for r in results)},
+        counts={
+            "devices": connected,
+            "lost_links": sum(r.lost for r in results),
+            "setup_retries": sum(r.retried for r in results),
+        },
     )
 
 
@@ -299,13 +306,17 @@ def run_storm(ctx: Context, server: Endpoint, on_node: bool, params: Params, acc
             "all_synced_s": float(np.max(durations)) / 1e9 if durations.size else float("nan"),
             "device_p50": summary.get("p50", float("nan")),
             "device_p99": summary.get("p99", float("nan")),
-            "cpu_ms_per_device": resources.get("server_cpu_s", float("nan")) / max(durations.size, 1) * 1e3,
+            "cpu_ms_per_device": (
+                resources.get("server_cpu_s", float("nan")) / durations.size * 1e3 if durations.size else float("nan")
+            ),
         },
         resources=resources,
         counts={
             "devices": int(durations.size) + failures,
             "failures": failures,
+            "retried": sum(r.retried for r in results),
             "short": sum(r.short for r in results),
+            "setup_retries": sum(r.setup_retries for r in results),
         },
         cdf_ms=cdf_ms(durations),
     )

@@ -18,9 +18,9 @@ import trio
 from attrs import frozen
 
 from ._fleet import Control
-from ._links import Lost, echo_link, node_link, open_all
+from ._links import LinkStats, echo_link, node_link, open_all
 
-CONNECT_CONCURRENCY = 64
+CONNECT_CONCURRENCY = 32  # per worker: set-up, not a storm
 REPORT_EVERY = 100  # connections between progress reports
 
 
@@ -28,6 +28,7 @@ REPORT_EVERY = 100  # connections between progress reports
 class IdleResult:
     connected: int
     lost: int
+    retried: int
 
 
 @frozen
@@ -40,7 +41,7 @@ class IdleJob:
     heartbeat: float
 
     async def run(self, ctl: Control) -> IdleResult:
-        lost = Lost()
+        stats = LinkStats()
         rng = random.Random(ctl.worker)
         if self.on_node:
             openers = [partial(node_link, self.url, token) for token in self.tokens]
@@ -55,16 +56,16 @@ class IdleJob:
         async with trio.open_nursery() as held:
             await open_all(
                 held, openers[: self.warm], concurrency=CONNECT_CONCURRENCY, heartbeat=self.heartbeat,
-                rng=rng, lost=lost, release=release,
+                rng=rng, stats=stats, release=release,
             )  # fmt: skip
             ctl.report("warm")
             await ctl.proceed()
             links = await open_all(
                 held, openers[self.warm :], concurrency=CONNECT_CONCURRENCY, heartbeat=self.heartbeat,
-                rng=rng, lost=lost, release=release, opened=opened,
+                rng=rng, stats=stats, release=release, opened=opened,
             )  # fmt: skip
             ctl.progress(len(links))
             ctl.report("ready")
             await ctl.proceed()
             release.set()
-        return IdleResult(connected=len(links), lost=lost.count)
+        return IdleResult(connected=len(links), lost=stats.lost, retried=stats.retried)

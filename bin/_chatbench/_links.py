@@ -19,12 +19,16 @@ from typing import Protocol, TypeVar
 import msgpack
 import trio
 import trio_websocket
+from attrs import define
 from trio_websocket import ConnectionClosed
 
-from client import ChatError, Connection, ConnectionLost, Message, Send, ServerEvent
+from client import Backoff, ChatError, Connection, ConnectionLost, Message, Send, ServerEvent, Unavailable
 
 CONNECT_TIMEOUT = 60.0  # thousands of handshakes at once queue behind each other
 CLOSE_TIMEOUT = 10.0
+SETUP_ATTEMPTS = 8
+SETUP_BACKOFF_BASE = 0.5
+SETUP_BACKOFF_CAP = 8.0
 
 OnBody = Callable[[str], None]
 L = TypeVar("L", bound="Link")
@@ -113,29 +117,31 @@ async def _read_bodies(ws: trio_websocket.WebSocketConnection, on_body: OnBody |
 LINK_LOST = (ConnectionLost, ConnectionClosed)
 
 
-class Lost:
-    """How many held links the far side closed (a node may drop idle or slow devices)."""
+@define
+class LinkStats:
+    """What happened to the links of one job: closed by the far side, or refused and tried again."""
 
-    def __init__(self) -> None:
-        self.count = 0
+    lost: int = 0  # held links the far side closed (a node drops idle or slow devices)
+    retried: int = 0  # opening attempts the node answered `unavailable` or dropped, then tried again
 
 
-async def beat(ping: Callable[[], Awaitable[None]], interval: float, rng: random.Random, lost: Lost) -> None:
+async def beat(ping: Callable[[], Awaitable[None]], interval: float, rng: random.Random, stats: LinkStats) -> None:
     """Ping every `interval` seconds from a random phase, so thousands of devices do not ping in step.
 
-    Returns when the far side has closed the link, counting it in `lost`."""
+    Returns when the far side has closed the link, counting it as lost."""
     await trio.sleep(rng.uniform(0, interval))
     try:
         while True:
             await ping()
             await trio.sleep(interval)
     except (*LINK_LOST, ChatError):
-        lost.count += 1
+        stats.lost += 1
 
 
 async def linger(
-    ping: Callable[[], Awaitable[None]], interval: float | None, rng: random.Random, lost: Lost, release: trio.Event
-) -> None:
+    ping: Callable[[], Awaitable[None]], interval: float | None, rng: random.Random, stats: LinkStats,
+    release: trio.Event,
+) -> None:  # fmt: skip
     """Keep a link open (pinging, if `interval` is given) until `release` is set.
 
     Links end by `release`, never by cancelling the task that holds them: a
@@ -144,7 +150,7 @@ async def linger(
     """
     async with trio.open_nursery() as nursery:
         if interval is not None:
-            nursery.start_soon(beat, ping, interval, rng, lost)
+            nursery.start_soon(beat, ping, interval, rng, stats)
         await release.wait()
         nursery.cancel_scope.cancel()
 
@@ -153,14 +159,27 @@ async def _hold(
     opener: Callable[[], AbstractAsyncContextManager[L]],
     heartbeat: float | None,
     rng: random.Random,
-    lost: Lost,
+    stats: LinkStats,
     release: trio.Event,
     *,
     task_status: trio.TaskStatus[L] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    async with opener() as link:
-        task_status.started(link)
-        await linger(link.ping, heartbeat, rng, lost, release)
+    # An overloaded node answers `unavailable` or drops the handshake; a
+    # client tries again after a back-off, and so does set-up (it is not timed).
+    backoff = Backoff(SETUP_BACKOFF_BASE, SETUP_BACKOFF_CAP, rng)
+    opened = False
+    while True:
+        try:
+            async with opener() as link:
+                opened = True
+                task_status.started(link)
+                await linger(link.ping, heartbeat, rng, stats, release)
+            return
+        except (*LINK_LOST, Unavailable):
+            if opened or backoff.attempt >= SETUP_ATTEMPTS:
+                raise
+        stats.retried += 1
+        await trio.sleep(backoff.next_delay())
 
 
 async def open_all(
@@ -170,7 +189,7 @@ async def open_all(
     concurrency: int,
     heartbeat: float | None,
     rng: random.Random,
-    lost: Lost,
+    stats: LinkStats,
     release: trio.Event,
     opened: Callable[[int], None] | None = None,
 ) -> list[L]:
@@ -184,7 +203,7 @@ async def open_all(
     async def open_one(index: int) -> None:
         nonlocal count
         async with limiter:
-            links[index] = await nursery.start(_hold, openers[index], heartbeat, rng, lost, release)
+            links[index] = await nursery.start(_hold, openers[index], heartbeat, rng, stats, release)
         count += 1
         if opened is not None:
             opened(count)

@@ -36,7 +36,7 @@ from client import ChatError
 
 from ._accounts import Account
 from ._fleet import Control, sleep_until_ns
-from ._links import LINK_LOST, Link, Lost, NodeLink, echo_link, node_link, open_all
+from ._links import LINK_LOST, Link, LinkStats, NodeLink, echo_link, node_link, open_all
 
 #: Concurrent handshakes while setting up (setup is not measured).
 CONNECT_CONCURRENCY = 64
@@ -134,6 +134,7 @@ class Recorder:
 class MessagingResult:
     links: int
     lost: int
+    retried: int
     sent: int
     errors: int
     incomplete: int
@@ -155,7 +156,7 @@ class MessagingJob:
 
     async def run(self, ctl: Control) -> MessagingResult:
         recorder = Recorder()
-        lost = Lost()
+        stats = LinkStats()
         release = trio.Event()
         async with trio.open_nursery() as held:
             openers: list[Callable[[], AbstractAsyncContextManager[Link]]] = []
@@ -163,7 +164,7 @@ class MessagingJob:
                 openers += self._openers(plan, recorder.on_body)
             links = await open_all(
                 held, openers, concurrency=CONNECT_CONCURRENCY, heartbeat=self.heartbeat,
-                rng=random.Random(ctl.worker), lost=lost, release=release,
+                rng=random.Random(ctl.worker), stats=stats, release=release,
             )  # fmt: skip
             first = 0
             for plan in self.channels:
@@ -188,7 +189,8 @@ class MessagingJob:
             release.set()
         return MessagingResult(
             links=len(links),
-            lost=lost.count,
+            lost=stats.lost,
+            retried=stats.retried,
             sent=recorder.sent,
             errors=recorder.errors,
             incomplete=sum(slot.pending for flow in recorder.flows for slot in flow.slots),

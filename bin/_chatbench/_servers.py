@@ -8,22 +8,24 @@ never flatter or burden the next, and its memory can be read as a delta.
 
 from __future__ import annotations
 
-import os
 import re
+import resource
 import secrets
 import selectors
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
 from attrs import frozen
 
+from storage import ScyllaCluster
 from storage.config import StoreConfig
+from storage.localcassandra import LocalCassandra
 
 REPO = Path(__file__).resolve().parents[2]
 CHATNODE = REPO / "bin" / "chatnode"
@@ -79,7 +81,7 @@ StoreSpec = EmbeddedSpec | CqlSpec
 
 
 class ServerProcess:
-    """A running server: its URL, its pid to measure, and how to stop it."""
+    """A running server: its URL, and its pid to measure. `running` owns its lifetime."""
 
     def __init__(self, name: str, process: subprocess.Popen[str], url: str, log: Path) -> None:
         self.name = name
@@ -95,21 +97,21 @@ class ServerProcess:
         if self._process.poll() is not None:
             raise ServerFailed(f"{self.name} exited with status {self._process.returncode}\n{_tail(self.log)}")
 
-    def stop(self) -> None:
-        """SIGTERM (a node drains), SIGKILL after STOP_TIMEOUT; never leaves the process behind."""
-        process = self._process
-        try:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                process.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            pass
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-            if process.stdout is not None:
-                process.stdout.close()
+
+def _stop(process: subprocess.Popen[str]) -> None:
+    """SIGTERM (a node drains), SIGKILL after STOP_TIMEOUT; never leaves the process behind."""
+    try:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        pass
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
 
 
 @contextmanager
@@ -128,14 +130,11 @@ def running(name: str, command: Sequence[str], log: Path) -> Iterator[ServerProc
             text=True,
             start_new_session=True,
         )
-    server: ServerProcess | None = None
     try:
         assert process.stdout is not None
-        url = _await_url(name, process, process.stdout, log)
-        server = ServerProcess(name, process, url, log)
-        yield server
+        yield ServerProcess(name, process, _await_url(name, process, process.stdout, log), log)
     finally:
-        (server or ServerProcess(name, process, "", log)).stop()
+        _stop(process)
 
 
 def node_command(store: StoreSpec, extra: Sequence[str] = ()) -> list[str]:
@@ -179,7 +178,7 @@ def _tail(log: Path, lines: int = 30) -> str:
 
 
 @contextmanager
-def cassandra(contact_points: tuple[tuple[str, int], ...] | None, report: callable) -> Iterator[CqlSpec]:  # type: ignore[valid-type]
+def cassandra(contact_points: tuple[tuple[str, int], ...] | None, report: Callable[[str], None]) -> Iterator[CqlSpec]:
     """A keyspace for this run: on the given cluster (dropped afterwards), or on a throwaway local Cassandra."""
     keyspace = f"chatbench_{secrets.token_hex(4)}"
     if contact_points is not None:
@@ -188,15 +187,11 @@ def cassandra(contact_points: tuple[tuple[str, int], ...] | None, report: callab
         finally:
             _drop_keyspace(contact_points, keyspace)
         return
-    from storage.localcassandra import LocalCassandra
-
     with LocalCassandra(report=report) as database:
         yield CqlSpec((database.contact_point,), keyspace)
 
 
 def _drop_keyspace(contact_points: tuple[tuple[str, int], ...], keyspace: str) -> None:
-    from storage import ScyllaCluster
-
     cluster = ScyllaCluster.connect(contact_points, keyspace, replication_factor=1)
     try:
         cluster.session.execute(f"DROP KEYSPACE IF EXISTS {keyspace}")
@@ -205,30 +200,11 @@ def _drop_keyspace(contact_points: tuple[tuple[str, int], ...], keyspace: str) -
 
 
 def raise_open_files_limit() -> None:
-    """Thousands of sockets: the soft limit up to the hard one, for us and our children."""
-    import resource
-
+    """Thousands of sockets: the soft limit up to the hard one, for us and the processes we start."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard == resource.RLIM_INFINITY or soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY else max(soft, 65536), hard))
+    if soft < hard or hard == resource.RLIM_INFINITY:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 65536) if hard == resource.RLIM_INFINITY else hard, hard))
 
 
 def open_files_limit() -> int:
-    import resource
-
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-
-
-__all__ = [
-    "CqlSpec",
-    "EmbeddedSpec",
-    "ServerFailed",
-    "ServerProcess",
-    "StoreSpec",
-    "cassandra",
-    "echo_command",
-    "node_command",
-    "os",
-    "raise_open_files_limit",
-    "running",
-]

@@ -7,7 +7,9 @@ device reconnects and re-syncs exactly as the client library's `ChatClient`
 does after a reconnect: connect, `auth`, `channels`, then `sync` from its
 cursor, page after page, for every channel whose `last` is ahead. A device
 is re-synced when it holds every message it missed; the figure is the time
-from the instant until the last device is.
+from the instant until the last device is. An attempt the node refuses
+(`unavailable`) or drops is made again after the client library's own
+back-off (full jitter from 0.5 s, cap 30 s), and that wait is in the time.
 
 The baseline: the same number of bare connections drop and reconnect at one
 instant, and make the same three round trips (frames the size of `auth`,
@@ -19,7 +21,8 @@ from __future__ import annotations
 import random
 import time
 from array import array
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from functools import partial
 
 import msgpack
@@ -27,18 +30,24 @@ import trio
 import trio_websocket
 from attrs import define, field, frozen
 
-from client import ChatError, Connection
+from client import Backoff, ChatError, ClientOptions, Connection
 
 from ._fleet import Control, sleep_until_ns
-from ._links import CLOSE_TIMEOUT, CONNECT_TIMEOUT, LINK_LOST, Lost, NodeLink, echo_link, linger, node_link, open_all
+from ._links import CLOSE_TIMEOUT, CONNECT_TIMEOUT, LINK_LOST, LinkStats, NodeLink, echo_link, linger, node_link, open_all
 
-CONNECT_CONCURRENCY = 64
+CONNECT_CONCURRENCY = 32  # per worker, in set-up; the storm itself has no limit
 _ECHO_FRAMES = (
     msgpack.packb({"t": "auth", "id": 1, "token": "t" * 43}),
     msgpack.packb({"t": "channels", "id": 2}),
     msgpack.packb({"t": "sync", "id": 3, "channel": 2**62, "after": 0}),
 )
-_ECHO_FAILURES = (OSError, trio.TooSlowError, trio_websocket.HandshakeError, trio_websocket.ConnectionClosed)
+#: What makes one reconnection attempt fail: the node's refusal or a lost
+#: connection; the baseline's handshake or connection failing.
+_FAILURES = (*LINK_LOST, ChatError, OSError, trio.TooSlowError, trio_websocket.HandshakeError)
+_CLIENT = ClientOptions()
+STORM_ATTEMPTS = 10
+
+Ping = Callable[[], Awaitable[None]]
 
 
 @frozen
@@ -50,8 +59,10 @@ class StormDevice:
 @frozen
 class StormResult:
     durations: array  # ns from the instant to re-synced, per device that made it
-    failures: int
+    failures: int  # devices that gave up after STORM_ATTEMPTS
+    retried: int  # attempts refused or dropped, then made again after a back-off
     short: int  # devices that re-synced fewer messages than they missed
+    setup_retries: int
     first_error: str | None
 
 
@@ -62,6 +73,7 @@ class _Tally:
     expected: int
     durations: array = field(factory=lambda: array("q"))
     failures: int = 0
+    retried: int = 0
     short: int = 0
     first_error: str | None = None
     all_done: trio.Event = field(factory=trio.Event)
@@ -92,7 +104,8 @@ class StormJob:
 
     async def run(self, ctl: Control) -> StormResult:
         rng = random.Random(ctl.worker)
-        cursors = await self._connect_and_drop(ctl, rng)
+        setup = LinkStats()
+        cursors = await self._connect_and_drop(ctl, rng, setup)
         ctl.report("dropped")
         go = await ctl.proceed()
         tally = _Tally(self.count)
@@ -105,9 +118,11 @@ class StormJob:
             ctl.report("synced", len(tally.durations))
             await ctl.proceed()
             release.set()
-        return StormResult(tally.durations, tally.failures, tally.short, tally.first_error)
+        return StormResult(
+            tally.durations, tally.failures, tally.retried, tally.short, setup.retried, tally.first_error
+        )
 
-    async def _connect_and_drop(self, ctl: Control, rng: random.Random) -> list[dict[int, int]]:
+    async def _connect_and_drop(self, ctl: Control, rng: random.Random, stats: LinkStats) -> list[dict[int, int]]:
         """Connect every device, learn its cursors, then drop them all."""
         if self.on_node:
             openers = [partial(node_link, self.url, device.token) for device in self.devices]
@@ -117,7 +132,7 @@ class StormJob:
         release = trio.Event()
         async with trio.open_nursery() as held:
             links = await open_all(
-                held, openers, concurrency=CONNECT_CONCURRENCY, heartbeat=self.heartbeat, rng=rng, lost=Lost(),
+                held, openers, concurrency=CONNECT_CONCURRENCY, heartbeat=self.heartbeat, rng=rng, stats=stats,
                 release=release,
             )
             if self.on_node:
@@ -138,49 +153,52 @@ class StormJob:
     async def _reconnect(
         self, index: int, cursors: dict[int, int], at_ns: int, tally: _Tally, rng: random.Random, release: trio.Event
     ) -> None:
-        if self.on_node:
-            await self._reconnect_node(self.devices[index].token, cursors, at_ns, tally, rng, release)
-        else:
-            await self._reconnect_echo(at_ns, tally, rng, release)
-
-    async def _reconnect_node(
-        self, token: str, cursors: dict[int, int], at_ns: int, tally: _Tally, rng: random.Random, release: trio.Event
-    ) -> None:
+        """Reconnect and re-sync one device; on failure back off and try again, as ChatClient does."""
+        backoff = Backoff(_CLIENT.backoff_base, _CLIENT.backoff_cap, rng)
         done = False
-        try:
-            async with Connection.open(self.url, connect_timeout=CONNECT_TIMEOUT, close_timeout=CLOSE_TIMEOUT) as conn:
-                await conn.auth(token)
-                fetched = 0
-                for info in await conn.channels():
-                    after = cursors.get(info.channel, 0)
-                    while after < info.last:
-                        page = await conn.sync(info.channel, after)
-                        if not page.messages:
-                            break
-                        fetched += len(page.messages)
-                        after = page.messages[-1].seq
-                tally.succeeded(time.monotonic_ns() - at_ns, short=fetched < self.missed)
-                done = True
-                await linger(conn.ping, self.heartbeat, rng, Lost(), release)
-        except (*LINK_LOST, ChatError) as error:
-            if not done:
-                tally.failed(error)
+        while True:
+            try:
+                attempt = self._resynced(self.devices[index].token, cursors) if self.on_node else self._echoed()
+                async with attempt as (ping, short):
+                    tally.succeeded(time.monotonic_ns() - at_ns, short)
+                    done = True
+                    await linger(ping, self.heartbeat, rng, LinkStats(), release)
+                return
+            except _FAILURES as error:
+                if done:
+                    return  # closed by the far side after it had re-synced: that one counted
+                if backoff.attempt >= STORM_ATTEMPTS:
+                    tally.failed(error)
+                    return
+            tally.retried += 1
+            await trio.sleep(backoff.next_delay())
 
-    async def _reconnect_echo(self, at_ns: int, tally: _Tally, rng: random.Random, release: trio.Event) -> None:
-        done = False
-        try:
-            async with trio_websocket.open_websocket_url(
-                f"{self.url}/echo", connect_timeout=CONNECT_TIMEOUT, disconnect_timeout=CLOSE_TIMEOUT
-            ) as ws:
-                for frame in _ECHO_FRAMES:
-                    await ws.send_message(frame)
-                    await ws.get_message()
-                tally.succeeded(time.monotonic_ns() - at_ns, short=False)
-                done = True
-                await linger(partial(ws.send_message, _ECHO_FRAMES[1]), self.heartbeat, rng, Lost(), release)
-        except _ECHO_FAILURES as error:
-            if not done:
-                tally.failed(error)
+    @asynccontextmanager
+    async def _resynced(self, token: str, cursors: dict[int, int]) -> AsyncIterator[tuple[Ping, bool]]:
+        """Connected, authenticated and caught up: `channels`, then `sync` from each cursor that is behind."""
+        async with Connection.open(self.url, connect_timeout=CONNECT_TIMEOUT, close_timeout=CLOSE_TIMEOUT) as conn:
+            await conn.auth(token)
+            fetched = 0
+            for info in await conn.channels():
+                after = cursors.get(info.channel, 0)
+                while after < info.last:
+                    page = await conn.sync(info.channel, after)
+                    if not page.messages:
+                        break
+                    fetched += len(page.messages)
+                    after = page.messages[-1].seq
+            yield conn.ping, fetched < self.missed
+
+    @asynccontextmanager
+    async def _echoed(self) -> AsyncIterator[tuple[Ping, bool]]:
+        """Connected to the baseline, with the three round trips of a re-sync made."""
+        async with trio_websocket.open_websocket_url(
+            f"{self.url}/echo", connect_timeout=CONNECT_TIMEOUT, disconnect_timeout=CLOSE_TIMEOUT
+        ) as ws:
+            for frame in _ECHO_FRAMES:
+                await ws.send_message(frame)
+                await ws.get_message()
+            yield partial(ws.send_message, _ECHO_FRAMES[1]), False
 
 
 async def create_channels(url: str, feeder_token: str, members: list[list[int]], name: str) -> list[int]:

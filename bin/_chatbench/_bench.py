@@ -31,7 +31,7 @@ from ._params import Params, Runtime
 from ._plots import draw_all
 from ._profile import Profiler
 from ._progress import ProgressBar
-from ._report import ScenarioReport, format_table
+from ._report import ScenarioReport, format_rst, format_table
 from ._runtime import run_runtime
 from ._servers import (
     SEND_LIMIT_FLAGS,
@@ -46,6 +46,7 @@ from ._servers import (
 )
 
 RESULTS = "results.json"
+RESULTS_RST = "results.rst"  # the tables of docs/benchmarks.rst
 
 
 @frozen
@@ -103,6 +104,7 @@ def run(settings: Settings) -> int:
         "runtime": None if runtime is None else attrs.asdict(runtime),
     }
     (out / RESULTS).write_text(json.dumps(document, indent=1) + "\n")
+    (out / RESULTS_RST).write_text(format_rst(document))
     if reports:
         print(format_table(document["scenarios"]))
     for report in document["scenarios"]:

@@ -147,3 +147,84 @@ def format_table(reports: list[dict[str, Any]]) -> str:
                 first = False
                 label = ""
     return "\n".join(lines)
+
+
+def describe_size(scenario: str, params: dict[str, Any]) -> str:
+    """The size of a run in words, as the targets state it."""
+    match scenario:
+        case "pingpong":
+            return f"{params['pairs']} pairs"
+        case "throughput":
+            return f"{params['pairs']} pairs x {params['in_flight']} in flight"
+        case "fanout":
+            return f"{params['groups']} groups of {params['members']}, {params['senders']} senders each"
+        case "idle":
+            return f"{params['devices']:,} devices"
+        case "storm":
+            return f"{params['devices']:,} devices, {params['missed']} missed each"
+    return ""
+
+
+def _rst_table(caption: str, header: list[str], rows: list[list[str]]) -> list[str]:
+    """A csv-table directive: unlike a simple table, it allows empty first cells."""
+
+    def line(cells: list[str]) -> str:
+        return ", ".join('"' + cell.replace('"', '""') + '"' for cell in cells)
+
+    return [f".. csv-table:: {caption}", f"   :header: {line(header)}", "", *(f"   {line(row)}" for row in rows), ""]
+
+
+def format_rst(document: dict[str, Any]) -> str:
+    """The measured tables as reStructuredText, ready for docs/benchmarks.rst."""
+    machine = document["machine"]
+    out = [
+        f"Measured {document['started']} (``{' '.join(document['command'])}``): size ``{document['size']}``, "
+        f"{document['workers']} load workers, load average {machine['load_average_start']:.1f} before and "
+        f"{machine.get('load_average_end', 0.0):.1f} after, fsync p50 {machine['fsync_ms']['p50']:.2f} ms.",
+        "",
+    ]
+    stores = list(dict.fromkeys(report["store"] for report in document["scenarios"]))
+    for store in stores:
+        reports = [r for r in document["scenarios"] if r["store"] == store]
+        title = f"{store} store" if store != "url" else "the node at --url"
+        rows = []
+        for report in reports:
+            size = describe_size(report["scenario"], report["params"])
+            if report["error"]:
+                rows.append([report["scenario"], size, "failed: " + report["error"].strip().splitlines()[-1][:60], "", "", "", "", ""])
+                continue
+            for index, metric in enumerate(report["metrics"]):
+                label = f"{metric['label']} ({metric['unit']})" if metric["unit"] else metric["label"]
+                target = metric["targets"][0] if metric["targets"] else None
+                verdict = ""
+                if target is not None:
+                    verdict = {True: "met", False: "**missed**", None: "-"}[target["met"]]
+                    if not target["at_size"]:
+                        verdict += " (smaller than the target's size)"
+                ratio = "-" if metric["ratio"] is None else f"{metric['ratio']:.2f}"
+                rows.append([
+                    report["scenario"] if index == 0 else "", size if index == 0 else "", label,
+                    target["describe"] if target else "", _number(metric["node"], metric["unit"]),
+                    _number(metric["echo"], metric["unit"]), ratio, verdict,
+                ])  # fmt: skip
+        out += _rst_table(
+            title[0].upper() + title[1:], ["scenario", "size", "metric", "target", "node", "echo", "ratio", "verdict"], rows
+        )
+        resource_rows = []
+        for report in reports:
+            node, echo = report["node"] or {}, report["echo"] or {}
+            nr, er = node.get("resources", {}), echo.get("resources", {})
+            resource_rows.append([
+                report["scenario"],
+                _number(nr.get("server_cpu_pct"), "%"), _number(nr.get("server_loop_cpu_pct"), "%"),
+                _number(nr.get("load_cpu_pct"), "%"), _number(nr.get("others_cpu_pct"), "%"),
+                _number(er.get("server_cpu_pct"), "%"), _number(er.get("load_cpu_pct"), "%"),
+                _number(er.get("others_cpu_pct"), "%"),
+            ])  # fmt: skip
+        out += _rst_table(
+            f"CPU during the measured windows, {title}, % of one core",
+            ["scenario", "node", "node loop", "load (node run)", "others (node run)", "echo", "load (echo run)",
+             "others (echo run)"],
+            resource_rows,
+        )  # fmt: skip
+    return "\n".join(out)

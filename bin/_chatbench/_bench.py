@@ -91,7 +91,7 @@ def run(settings: Settings) -> int:
         runtime = run_runtime(params.argv)
     bar.close()
     machine["load_average_end"] = os.getloadavg()[0]
-    document = {
+    document: dict[str, Any] = {
         "chatbench": 1,
         "started": started,
         "command": list(settings.command),

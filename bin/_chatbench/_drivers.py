@@ -212,7 +212,7 @@ def run_idle(ctx: Context, server: Endpoint, on_node: bool, params: Params, acco
     warm, devices = params.warm, params.devices
     jobs = []
     for index, (warm_part, device_part) in enumerate(zip(_parts(warm, ctx.fleet.size), _parts(devices, ctx.fleet.size))):
-        job_tokens = ()
+        job_tokens: tuple[str, ...] = ()
         if on_node:
             job_tokens = (*tokens[warm_part], *tokens[warm + device_part.start : warm + device_part.stop])
         jobs.append(

@@ -201,7 +201,7 @@ class Fleet:
             inbox = self._inbox[index]
             if inbox:
                 message = inbox.pop(0)
-                if not isinstance(message, kind) or (phase is not None and message.phase != phase):  # type: ignore[attr-defined]
+                if not isinstance(message, kind) or (isinstance(message, Report) and message.phase != phase):
                     raise WorkerFailed(f"worker {index}: expected {kind.__name__} {phase or ''}, got {message!r}")
                 return message
             if time.monotonic() > deadline:

@@ -12,13 +12,15 @@ ping the same way.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from functools import partial
 
 import trio
 from attrs import frozen
 
 from ._fleet import Control
-from ._links import LinkStats, echo_link, node_link, open_all
+from ._links import Link, LinkStats, echo_link, node_link, open_all
 
 CONNECT_CONCURRENCY = 32  # per worker: set-up, not a storm
 REPORT_EVERY = 100  # connections between progress reports
@@ -43,6 +45,7 @@ class IdleJob:
     async def run(self, ctl: Control) -> IdleResult:
         stats = LinkStats()
         rng = random.Random(ctl.worker)
+        openers: list[Callable[[], AbstractAsyncContextManager[Link]]]
         if self.on_node:
             openers = [partial(node_link, self.url, token) for token in self.tokens]
         else:

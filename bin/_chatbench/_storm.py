@@ -22,7 +22,7 @@ import random
 import time
 from array import array
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from functools import partial
 
 import msgpack
@@ -33,7 +33,18 @@ from attrs import define, field, frozen
 from client import Backoff, ChatError, ClientOptions, Connection
 
 from ._fleet import Control, sleep_until_ns
-from ._links import CLOSE_TIMEOUT, CONNECT_TIMEOUT, LINK_LOST, LinkStats, NodeLink, echo_link, linger, node_link, open_all
+from ._links import (
+    CLOSE_TIMEOUT,
+    CONNECT_TIMEOUT,
+    LINK_LOST,
+    Link,
+    LinkStats,
+    NodeLink,
+    echo_link,
+    linger,
+    node_link,
+    open_all,
+)
 
 CONNECT_CONCURRENCY = 32  # per worker, in set-up; the storm itself has no limit
 _ECHO_FRAMES = (
@@ -124,6 +135,7 @@ class StormJob:
 
     async def _connect_and_drop(self, ctl: Control, rng: random.Random, stats: LinkStats) -> list[dict[int, int]]:
         """Connect every device, learn its cursors, then drop them all."""
+        openers: list[Callable[[], AbstractAsyncContextManager[Link]]]
         if self.on_node:
             openers = [partial(node_link, self.url, device.token) for device in self.devices]
         else:
@@ -138,7 +150,8 @@ class StormJob:
             if self.on_node:
                 limiter = trio.CapacityLimiter(CONNECT_CONCURRENCY)
 
-                async def learn(index: int, link: NodeLink) -> None:
+                async def learn(index: int, link: Link) -> None:
+                    assert isinstance(link, NodeLink)
                     async with limiter:
                         cursors[index] = {info.channel: info.last for info in await link.conn.channels()}
 

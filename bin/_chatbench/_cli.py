@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -81,6 +82,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         py_spy=args.py_spy if args.profile else None,
         command=tuple(sys.argv if argv is None else ["chatbench", *argv]),
     )
+    # SIGTERM (a CI timeout, a kill) unwinds like Ctrl-C, so the servers and
+    # workers are stopped in order; and a shell that started us in the
+    # background with SIGINT ignored does not make Ctrl-C a no-op.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         return run(settings)
     except KeyboardInterrupt:

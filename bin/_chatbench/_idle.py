@@ -23,7 +23,6 @@ from ._fleet import Control
 from ._links import Link, LinkStats, echo_link, node_link, open_all
 
 CONNECT_CONCURRENCY = 32  # per worker: set-up, not a storm
-REPORT_EVERY = 100  # connections between progress reports
 
 
 @frozen
@@ -51,10 +50,6 @@ class IdleJob:
         else:
             openers = [partial(echo_link, f"{self.url}/echo") for _ in range(self.warm + self.devices)]
 
-        def opened(count: int) -> None:
-            if count % REPORT_EVERY == 0:
-                ctl.progress(count)
-
         release = trio.Event()
         async with trio.open_nursery() as held:
             await open_all(
@@ -65,9 +60,8 @@ class IdleJob:
             await ctl.proceed()
             links = await open_all(
                 held, openers[self.warm :], concurrency=CONNECT_CONCURRENCY, heartbeat=self.heartbeat,
-                rng=rng, stats=stats, release=release, opened=opened,
+                rng=rng, stats=stats, release=release, opened=ctl.progress,
             )  # fmt: skip
-            ctl.progress(len(links))
             ctl.report("ready")
             await ctl.proceed()
             release.set()

@@ -29,6 +29,7 @@ CLOSE_TIMEOUT = 10.0
 SETUP_ATTEMPTS = 8
 SETUP_BACKOFF_BASE = 0.5
 SETUP_BACKOFF_CAP = 8.0
+OPENED_EVERY = 100  # links between progress reports
 
 OnBody = Callable[[str], None]
 L = TypeVar("L", bound="Link")
@@ -195,7 +196,7 @@ async def open_all(
 ) -> list[L]:
     """Open every link, at most `concurrency` handshakes at a time; each stays open
     (pinging every `heartbeat` seconds, if given) in a task of `nursery` until
-    `release` is set. `opened(n)` is told each time another link is open."""
+    `release` is set. `opened(n)` is told the count every OPENED_EVERY links and at the end."""
     links: list[L | None] = [None] * len(openers)
     limiter = trio.CapacityLimiter(concurrency)
     count = 0
@@ -205,7 +206,7 @@ async def open_all(
         async with limiter:
             links[index] = await nursery.start(_hold, openers[index], heartbeat, rng, stats, release)
         count += 1
-        if opened is not None:
+        if opened is not None and (count % OPENED_EVERY == 0 or count == len(openers)):
             opened(count)
 
     async with trio.open_nursery() as opening:

@@ -164,7 +164,7 @@ class MessagingJob:
                 openers += self._openers(plan, recorder.on_body)
             links = await open_all(
                 held, openers, concurrency=CONNECT_CONCURRENCY, heartbeat=self.heartbeat,
-                rng=random.Random(ctl.worker), stats=stats, release=release,
+                rng=random.Random(ctl.worker), stats=stats, release=release, opened=ctl.progress,
             )  # fmt: skip
             first = 0
             for plan in self.channels:

@@ -145,7 +145,7 @@ class StormJob:
         async with trio.open_nursery() as held:
             links = await open_all(
                 held, openers, concurrency=CONNECT_CONCURRENCY, heartbeat=self.heartbeat, rng=rng, stats=stats,
-                release=release,
+                release=release, opened=ctl.progress,
             )
             if self.on_node:
                 limiter = trio.CapacityLimiter(CONNECT_CONCURRENCY)

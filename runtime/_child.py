@@ -109,8 +109,8 @@ def prepare(child: Child) -> None:
 
 async def stop_child(child: Child, owner: str) -> None:
     """Stop gracefully if the child is `Stoppable`, else (or after `shutdown` s) cancel it."""
-    if child.done.is_set():
-        return
+    if child.generation == 0 or child.done.is_set():
+        return  # never started (an earlier sibling failed to start), or ended
     child.stopping = True
     value = child.value
     if isinstance(value, Stoppable):

@@ -80,6 +80,9 @@ class Connection(SessionApi):
     _events: trio.MemoryReceiveChannel[ServerEvent] | None
     _closed: trio.Event = field(factory=trio.Event)
     _local_reason: str | None = None
+    # Set when our close handshake is over (answered or timed out), for the
+    # callers of _close_websocket after the first one.
+    _handshake_over: trio.Event | None = None
     close_reason: str | None = None
     """Why the connection ended; None while it is open."""
     bye: ByeEvent | None = None
@@ -246,7 +249,17 @@ class Connection(SessionApi):
         # Shielded and bounded: closing must finish even when the caller is
         # being cancelled, and must not hang on a node that stopped answering.
         with trio.move_on_after(self._close_timeout, shield=True):
-            await self._ws.aclose(code, reason)
+            if self._handshake_over is not None:
+                # Another task is closing. trio-websocket returns at once to a
+                # second aclose; wait instead, so that open() does not cancel
+                # the reader before the node's close reply is read.
+                await self._handshake_over.wait()
+                return
+            self._handshake_over = trio.Event()
+            try:
+                await self._ws.aclose(code, reason)
+            finally:
+                self._handshake_over.set()
 
     def _shut_down(self, reason: str) -> None:
         if self.close_reason is not None:

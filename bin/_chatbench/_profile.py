@@ -4,8 +4,9 @@ py-spy (``pip install py-spy``; a tool, not a dependency of the project)
 samples the server's Python stacks without touching the process, so a
 profiled run stays close to an unprofiled one. Each window leaves the raw
 collapsed stacks (NAME.collapsed, for flamegraph.pl or speedscope) and a
-digest of them (NAME.txt): per thread how much was busy and how much was
-waiting (trio's epoll wait, an idle worker thread), then, over the event
+digest of them (NAME.txt): the seconds sampled per thread (py-spy leaves out
+time a thread is idle, and the digest sets apart the waits it does not
+recognise: trio's epoll wait, an idle worker thread), then, over the event
 loop's busy samples, the packages and lines it was executing and which of
 our own functions the time was spent under (the innermost frame from
 actors/, runtime/, storage/ or client/ on each stack), and the busiest lines

@@ -160,6 +160,7 @@ class DeviceSession:
         self._draining = False
         self._closing = False  # the writer started the close handshake
         self._posts_pending = 0
+        self._requests_running = 0  # being answered now (sends not counted)
         self._posts_done = trio.Event()
         self.finished = trio.Event()
 
@@ -231,10 +232,16 @@ class DeviceSession:
         timeout = self._services.limits.idle_timeout
         while True:
             deadline = self._protocol.last_activity + timeout
-            if trio.current_time() >= deadline:
-                assert self._ref is not None
-                self._services.tell_session(self._ref, Disconnect(ByeReason.IDLE.value))
-                return
+            now = trio.current_time()
+            if now >= deadline:
+                if self._requests_running:
+                    # Waiting on us is not silence: a device whose auth is
+                    # queued behind a busy store must not be cut off for it.
+                    deadline = now + timeout
+                else:
+                    assert self._ref is not None
+                    self._services.tell_session(self._ref, Disconnect(ByeReason.IDLE.value))
+                    return
             await trio.sleep_until(deadline)
 
     async def _slow_consumer_watchdog(self) -> None:
@@ -345,6 +352,13 @@ class DeviceSession:
             self._in_flight.release()
 
     async def _answer(self, request: Request) -> None:
+        self._requests_running += 1
+        try:
+            await self._answer_counted(request)
+        finally:
+            self._requests_running -= 1
+
+    async def _answer_counted(self, request: Request) -> None:
         try:
             try:
                 result = await self._handle(request)

@@ -15,7 +15,7 @@ import os
 import secrets
 import traceback
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -80,9 +80,23 @@ def run(settings: Settings) -> int:
     if websocket_scenarios:
         with Fleet(settings.workers, bar.count) as fleet:
             ctx = Context(fleet, bar, profiler)
-            for store_name, spec, source in _stores(settings, out, prefix, bar):
-                for name in websocket_scenarios:
-                    reports.append(_scenario(ctx, name, settings.params[name], store_name, spec, source, settings))
+            for store_name, store in _stores(settings, out, prefix, bar):
+                done = len(reports)
+                try:
+                    with store as (spec, source):
+                        for name in websocket_scenarios:
+                            reports.append(
+                                _scenario(ctx, name, settings.params[name], store_name, spec, source, settings)
+                            )
+                except Exception:
+                    # The store did not start (no Java, say): its scenarios fail, the others stand.
+                    error = traceback.format_exc()
+                    bar.note(f"chatbench: the {store_name} store failed:\n{error}")
+                    ran = {report.scenario for report in reports[done:]}
+                    for name in websocket_scenarios:
+                        if name not in ran:
+                            params = settings.params[name]
+                            reports.append(ScenarioReport(name, store_name, params, KINDS[name].metrics, error=error))
     runtime = None
     if "runtime" in settings.scenarios:
         params = settings.params["runtime"]
@@ -118,20 +132,26 @@ def run(settings: Settings) -> int:
     return 1 if any(report.error for report in reports) else 0
 
 
-def _stores(
-    settings: Settings, out: Path, prefix: str, bar: ProgressBar
-) -> Iterator[tuple[str, StoreSpec | None, AccountSource]]:
+StoreContext = AbstractContextManager[tuple[StoreSpec | None, AccountSource]]
+
+
+def _stores(settings: Settings, out: Path, prefix: str, bar: ProgressBar) -> Iterator[tuple[str, StoreContext]]:
+    """Each store to run the scenarios on, with where its accounts come from; opened when entered."""
     if settings.url is not None:
-        yield "url", None, WireSignup(settings.url, prefix)
+        yield "url", nullcontext((None, WireSignup(settings.url, prefix)))
         return
     for store in settings.stores:
         if store == "embedded":
-            with _embedded_store(out / "store") as spec:
-                yield store, spec, StoreSeeder(spec.config(), prefix)
+            yield store, _seeded(_embedded_store(out / "store"), prefix)
         else:
             bar.phase("starting Cassandra" if settings.cql is None else "connecting to Cassandra")
-            with cassandra(settings.cql, bar.note) as spec:
-                yield store, spec, StoreSeeder(spec.config(), prefix)
+            yield store, _seeded(cassandra(settings.cql, bar.note), prefix)
+
+
+@contextmanager
+def _seeded(store: AbstractContextManager[StoreSpec], prefix: str) -> Iterator[tuple[StoreSpec | None, AccountSource]]:
+    with store as spec:
+        yield spec, StoreSeeder(spec.config(), prefix)
 
 
 @contextmanager

@@ -44,22 +44,16 @@ class Link(Protocol):
 class NodeLink:
     """A device on the node: `send` returns once the node acknowledged the message (stored)."""
 
-    __slots__ = ("_conn", "user", "heartbeat")
+    __slots__ = ("conn",)
 
-    def __init__(self, conn: Connection, user: int, heartbeat: float) -> None:
-        self._conn = conn
-        self.user = user
-        self.heartbeat = heartbeat
-
-    @property
-    def conn(self) -> Connection:
-        return self._conn
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
 
     async def send(self, channel: int, body: str, cid: str) -> None:
-        await self._conn.request(Send(channel, body, cid))
+        await self.conn.request(Send(channel, body, cid))
 
     async def ping(self) -> None:
-        await self._conn.ping()
+        await self.conn.ping()
 
 
 @asynccontextmanager
@@ -71,8 +65,8 @@ async def node_link(url: str, token: str, on_body: OnBody | None = None) -> Asyn
     async with Connection.open(
         url, on_event=on_event, connect_timeout=CONNECT_TIMEOUT, close_timeout=CLOSE_TIMEOUT
     ) as conn:
-        session = await conn.auth(token)
-        yield NodeLink(conn, session.user, session.heartbeat)
+        await conn.auth(token)
+        yield NodeLink(conn)
 
 
 class EchoLink:

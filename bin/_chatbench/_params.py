@@ -70,12 +70,12 @@ Params = Pairs | Fanout | Idle | Storm | Runtime
 
 SIZES: dict[str, dict[str, Params]] = {
     "smoke": {
-        "pingpong": Pairs(pairs=2, in_flight=1, duration=1.0, warmup=0.2),
-        "throughput": Pairs(pairs=2, in_flight=4, duration=1.0, warmup=0.2),
-        "fanout": Fanout(groups=2, members=5, senders=2, duration=1.0, warmup=0.2),
+        "pingpong": Pairs(pairs=2, in_flight=1, duration=0.5, warmup=0.2),
+        "throughput": Pairs(pairs=2, in_flight=4, duration=0.5, warmup=0.2),
+        "fanout": Fanout(groups=2, members=5, senders=2, duration=0.5, warmup=0.2),
         # Enough devices that their memory shows above the allocator's noise,
-        # and pings every second so that a two-second window sees CPU use.
-        "idle": Idle(devices=200, warm=20, window=2.0, settle=0.5, heartbeat=1),
+        # and pings every second so that the window sees CPU use.
+        "idle": Idle(devices=200, warm=20, window=1.5, settle=0.3, heartbeat=1),
         "storm": Storm(devices=40, per_channel=10, missed=2),
         "runtime": Runtime(("--scale", "0.01", "--runs", "1")),
     },

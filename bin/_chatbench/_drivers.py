@@ -255,6 +255,11 @@ def run_idle(ctx: Context, server: Endpoint, on_node: bool, params: Params, acco
 # -- storm ----------------------------------------------------------------------------
 
 
+def _storm_channels(params: Storm) -> int:
+    """Channels of the storm, each with a feeder of its own besides its devices."""
+    return -(-params.devices // params.per_channel)
+
+
 STORM_METRICS = (
     MetricDef("all_synced_s", "all re-synced", "s", "lower"),
     MetricDef("device_p50", "per device p50", "ms", "lower"),
@@ -267,11 +272,13 @@ def run_storm(ctx: Context, server: Endpoint, on_node: bool, params: Params, acc
     assert isinstance(params, Storm)
     devices: list[StormDevice] = []
     channels: list[int] = []
+    feeders: list[str] = []
     if on_node:
-        feeder, members = accounts[0], accounts[1:]
+        count = _storm_channels(params)
+        feeders, members = [a.token for a in accounts[:count]], accounts[count:]
         groups = [members[i : i + params.per_channel] for i in range(0, len(members), params.per_channel)]
-        ctx.bar.phase(f"{ctx.name}: creating {len(groups):,} channels")
-        channels = trio.run(create_channels, server.url, feeder.token, [[a.user for a in g] for g in groups], "storm")
+        ctx.bar.phase(f"{ctx.name}: creating {count:,} channels")
+        channels = trio.run(create_channels, server.url, feeders, [[a.user for a in g] for g in groups], "storm")
         devices = [StormDevice(a.token, channels[i // params.per_channel]) for i, a in enumerate(members)]
     jobs = [
         StormJob(
@@ -288,7 +295,7 @@ def run_storm(ctx: Context, server: Endpoint, on_node: bool, params: Params, acc
     ctx.fleet.collect("dropped")
     if on_node:
         ctx.bar.phase(f"{ctx.name}: posting missed messages", total=len(channels) * params.missed)
-        trio.run(feed, server.url, feeder.token, channels, params.missed, lambda done, _total: ctx.bar.update(done))
+        trio.run(feed, server.url, feeders, channels, params.missed, lambda done, _total: ctx.bar.update(done))
     ctx.pause(SETTLE)
     at = time.monotonic_ns() + LEAD_NS
     ctx.fleet.proceed(at)
@@ -351,5 +358,5 @@ KINDS = {
     "throughput": Kind("throughput", "tp", PAIR_METRICS, lambda p: 2 * p.pairs, _no_flags, run_pairs),
     "fanout": Kind("fanout", "fo", FANOUT_METRICS, lambda p: p.groups * p.members, _no_flags, run_fanout),
     "idle": Kind("idle", "id", IDLE_METRICS, lambda p: p.warm + p.devices, _heartbeat_flag, run_idle),
-    "storm": Kind("storm", "st", STORM_METRICS, lambda p: 1 + p.devices, _heartbeat_flag, run_storm),
+    "storm": Kind("storm", "st", STORM_METRICS, lambda p: _storm_channels(p) + p.devices, _heartbeat_flag, run_storm),
 }

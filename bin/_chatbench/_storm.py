@@ -2,7 +2,10 @@
 
 Set-up (not timed): the devices connect, authenticate and learn their
 cursors (`channels`), as a client does; then they all drop, and a feeder
-posts `missed` messages into each of their channels. At one instant every
+posts `missed` messages into each of their channels. Every channel has a
+feeder of its own, so no user shares a channel with thousands of others:
+that would make one user actor the storm's hot spot (every device's presence
+change goes to it), which is a different scenario. At one instant every
 device reconnects and re-syncs exactly as the client library's `ChatClient`
 does after a reconnect: connect, `auth`, `channels`, then `sync` from its
 cursor, page after page, for every channel whose `last` is ahead. A device
@@ -214,26 +217,41 @@ class StormJob:
             yield partial(ws.send_message, _ECHO_FRAMES[1]), False
 
 
-async def create_channels(url: str, feeder_token: str, members: list[list[int]], name: str) -> list[int]:
-    """The feeder makes one group channel per list of member users."""
-    async with node_link(url, feeder_token) as feeder:
-        return [await feeder.conn.group(f"{name}{i}", users) for i, users in enumerate(members)]
-
-
-async def feed(url: str, feeder_token: str, channels: list[int], missed: int, progress: Callable[[int, int], None]) -> None:
-    """`missed` messages into every channel, in order within each."""
+async def _each_feeder(url: str, tokens: list[str], work: Callable[[int, NodeLink], Awaitable[None]]) -> None:
+    """Run `work(i, link)` for every feeder, each on a connection of its own, a few at a time."""
     limiter = trio.CapacityLimiter(CONNECT_CONCURRENCY)
+
+    async def one(index: int) -> None:
+        async with limiter, node_link(url, tokens[index]) as link:
+            await work(index, link)
+
+    async with trio.open_nursery() as nursery:
+        for index in range(len(tokens)):
+            nursery.start_soon(one, index)
+
+
+async def create_channels(url: str, feeders: list[str], members: list[list[int]], name: str) -> list[int]:
+    """Feeder i makes group channel i with members[i]."""
+    channels = [0] * len(feeders)
+
+    async def create(index: int, link: NodeLink) -> None:
+        channels[index] = await link.conn.group(f"{name}{index}", members[index])
+
+    await _each_feeder(url, feeders, create)
+    return channels
+
+
+async def feed(
+    url: str, feeders: list[str], channels: list[int], missed: int, progress: Callable[[int, int], None]
+) -> None:
+    """Feeder i posts `missed` messages into channel i, in order."""
     sent = 0
-    async with node_link(url, feeder_token) as feeder:
 
-        async def fill(channel: int) -> None:
-            nonlocal sent
-            async with limiter:
-                for number in range(missed):
-                    await feeder.send(channel, f"missed {number}", f"storm-{channel}-{number}")
-                    sent += 1
-                    progress(sent, len(channels) * missed)
+    async def fill(index: int, link: NodeLink) -> None:
+        nonlocal sent
+        for number in range(missed):
+            await link.send(channels[index], f"missed {number}", f"storm-{number}")
+            sent += 1
+            progress(sent, len(channels) * missed)
 
-        async with trio.open_nursery() as nursery:
-            for channel in channels:
-                nursery.start_soon(fill, channel)
+    await _each_feeder(url, feeders, fill)

@@ -73,8 +73,11 @@ async def test_direct_with_unknown_user_is_not_found(node: Node) -> None:
 async def test_group_of_100_delivers_each_message_once_to_every_member(node: Node) -> None:
     people = [await sign_up(node.url, "member") for _ in range(100)]
     creator, others = people[0], people[1:]
+    # Log every device in first: a hundred logins take longer than the idle
+    # timeout on a busy machine, and a connection must not wait through them.
+    devices = [await new_device(node.url, p) for p in people]
     async with AsyncExitStack() as stack:
-        conns = [await stack.enter_async_context(online(node.url, await new_device(node.url, p))) for p in people]
+        conns = [await stack.enter_async_context(online(node.url, d, heartbeat=True)) for d in devices]
         sender, receivers = conns[0], conns[1:]
         channel = await sender.group("the hundred", [p.user for p in others])
         latecomer = await sign_up(node.url, "latecomer")

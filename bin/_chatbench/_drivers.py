@@ -255,6 +255,11 @@ def run_idle(ctx: Context, server: Endpoint, on_node: bool, params: Params, acco
 # -- storm ----------------------------------------------------------------------------
 
 
+def _causes(results: Sequence[Any]) -> list[str]:
+    """Why reconnection attempts were made again, over every worker (error codes, exception names)."""
+    return sorted({why for r in results for why in r.retried})
+
+
 def _storm_channels(params: Storm) -> int:
     """Channels of the storm, each with a feeder of its own besides its devices."""
     return -(-params.devices // params.per_channel)
@@ -321,7 +326,8 @@ def run_storm(ctx: Context, server: Endpoint, on_node: bool, params: Params, acc
         counts={
             "devices": int(durations.size) + failures,
             "failures": failures,
-            "retried": sum(r.retried for r in results),
+            "retried": sum(sum(r.retried.values()) for r in results),
+            **{f"retried_{why}": sum(r.retried.get(why, 0) for r in results) for why in _causes(results)},
             "short": sum(r.short for r in results),
             "setup_retries": sum(r.setup_retries for r in results),
         },

@@ -74,7 +74,7 @@ class StormDevice:
 class StormResult:
     durations: array  # ns from the instant to re-synced, per device that made it
     failures: int  # devices that gave up after STORM_ATTEMPTS
-    retried: int  # attempts refused or dropped, then made again after a back-off
+    retried: dict[str, int]  # attempts refused or dropped, then made again after a back-off, by why
     short: int  # devices that re-synced fewer messages than they missed
     setup_retries: int
     first_error: str | None
@@ -87,7 +87,7 @@ class _Tally:
     expected: int
     durations: array = field(factory=lambda: array("q"))
     failures: int = 0
-    retried: int = 0
+    retried: dict[str, int] = field(factory=dict)
     short: int = 0
     first_error: str | None = None
     all_done: trio.Event = field(factory=trio.Event)
@@ -96,6 +96,10 @@ class _Tally:
         self.durations.append(duration_ns)
         self.short += short
         self._finished()
+
+    def retrying(self, error: BaseException) -> None:
+        why = error.code if isinstance(error, ChatError) else type(error).__name__
+        self.retried[why] = self.retried.get(why, 0) + 1
 
     def failed(self, error: BaseException) -> None:
         self.failures += 1
@@ -186,7 +190,7 @@ class StormJob:
                 if backoff.attempt >= STORM_ATTEMPTS:
                     tally.failed(error)
                     return
-            tally.retried += 1
+                tally.retrying(error)
             await trio.sleep(backoff.next_delay())
 
     @asynccontextmanager

@@ -409,9 +409,12 @@ class DeviceSession:
             cid=request.cid,
             reply_to=self._ref,
         )
+        # Counted before the tell: while it waits for mailbox space the
+        # channel may answer an earlier post, and drain must never see zero
+        # with this one queued.
+        self._posts_pending += 1
         try:
             await self._services.channels.ref(("channel", request.channel)).tell(post)
         except ActorDead:
+            self.post_answered()
             self._reply(Err(request.id, ErrorCode.UNAVAILABLE, "node is shutting down"))
-            return
-        self._posts_pending += 1

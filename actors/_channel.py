@@ -2,10 +2,15 @@
 
 It holds the channel's membership, its sequence lease and a window of recent
 (sender, cid) pairs, and it is the only code on any node that appends to the
-channel. Everything it does for one message happens before it looks at the
-next, so seqs are given out in mailbox order without a lock:
+channel. Posts are stored in batches: every post that queued up while the
+previous append was in flight goes into the next one, so a busy channel pays
+one store round trip (and one fsync) per batch, not per message:
 
-    Post -> member? -> dedup -> seq = last + 1 -> durable append -> ok -> fan-out
+    Post -> member? -> pending ... mailbox empty -> window dedup
+         -> append(drafts) -> seq/dedup per post -> ok -> fan-out
+
+Every other message first stores the pending posts, so the channel acts in
+mailbox order: a `read` or a `leave` sees every post queued before it.
 
 Invariants kept here:
 - seqs are 1..N with no gap: `last` moves only after the store accepted the
@@ -27,7 +32,7 @@ import trio
 
 from runtime import Actor
 
-from storage import Fenced, Message, SeqLease, StoreError, Unavailable
+from storage import Draft, Message, SeqLease, StoreError
 from storage import Channel as StoredChannel
 from storage import ChannelKind
 
@@ -43,12 +48,27 @@ log = logging.getLogger(__name__)
 # the store. A retry normally follows its original within seconds.
 DEDUP_WINDOW = 1024
 
+# Posts stored in one append at most: a channel whose mailbox never runs
+# empty still answers its senders at least this often.
+MAX_BATCH = 64
+
 # Seconds between two `typing` events of one member in one channel.
 TYPING_INTERVAL = 1.0
 
 
 class ChannelActor(Actor):
-    __slots__ = ("_id", "_services", "_channel", "_lease", "_last", "_last_ts", "_recent", "_markers", "_typed")
+    __slots__ = (
+        "_id",
+        "_services",
+        "_channel",
+        "_lease",
+        "_last",
+        "_last_ts",
+        "_recent",
+        "_pending",
+        "_markers",
+        "_typed",
+    )
 
     def __init__(self, channel_id: int, services: Services) -> None:
         self._id = channel_id
@@ -57,7 +77,9 @@ class ChannelActor(Actor):
         self._lease: SeqLease | None = None
         self._last = 0
         self._last_ts = 0
-        self._recent: OrderedDict[tuple[int, str], tuple[int, int]] = OrderedDict()
+        self._recent: OrderedDict[tuple[int, str], SendResult] = OrderedDict()
+        # Posts accepted since the last append, in mailbox order.
+        self._pending: list[Post] = []
         # Members' read markers, loaded on a member's first `read` here.
         self._markers: dict[int, int] = {}
         # When each member's last `typing` went out (Trio time).
@@ -75,6 +97,12 @@ class ChannelActor(Actor):
         A refusal is an answer, not a crash: only bugs escape from here.
         """
         try:
+            if isinstance(message, Post):
+                self._queue_post(message)
+                if len(self._pending) >= MAX_BATCH:
+                    await self._store_pending()
+                return None
+            await self._store_pending()
             return await self._handle(message)
         except RequestFailed as refusal:
             return refusal
@@ -86,10 +114,11 @@ class ChannelActor(Actor):
                 # the idle period, so requests for made-up ids hold no memory.
                 self._services.channels.passivate(("channel", self._id))
 
+    async def drained(self) -> None:
+        await self._store_pending()
+
     async def _handle(self, message: object) -> object:
-        if isinstance(message, Post):
-            await self._post(message)
-        elif isinstance(message, Access):
+        if isinstance(message, Access):
             return self._view(message.user)
         elif isinstance(message, Invite):
             await self._invite(message)
@@ -129,57 +158,66 @@ class ChannelActor(Actor):
 
     # -- sending ---------------------------------------------------------------
 
-    async def _post(self, post: Post) -> None:
-        try:
-            reply = await self._append(post)
-        except RequestFailed as failure:
-            reply = encode(Err(post.request_id, failure.code, failure.message))
-        self._reply(post, reply)
+    def _queue_post(self, post: Post) -> None:
+        """Refuse a non-member now; queue the rest for the next append.
 
-    async def _append(self, post: Post) -> bytes:
-        self._require_member(post.sender)
-        earlier = await self._find_earlier(post.sender, post.cid)
-        if earlier is not None:
-            earlier_channel, seq, ts = earlier
-            return encode(Ok(post.request_id, SendResult(channel=earlier_channel, seq=seq, ts=ts)))
-        lease = await self._current_lease()
-        message = Message(
-            channel=self._id,
-            seq=self._last + 1,
-            sender=post.sender,
-            device=post.device,
-            body=post.body,
-            # Never earlier than the message before it: clocks step back.
-            ts=max(self._services.clock_ms(), self._last_ts),
-            cid=post.cid,
-        )
+        Membership changes only through messages that store the pending posts
+        first, so the check made now is the one the append would make.
+        """
         try:
-            await self._services.store.append(lease, message)
-        except (Fenced, Unavailable) as exc:
+            self._require_member(post.sender)
+        except RequestFailed as failure:
+            self._reply(post, encode(Err(post.request_id, failure.code, failure.message)))
+            return
+        self._pending.append(post)
+
+    async def _store_pending(self) -> None:
+        """Append the pending posts in one batch and answer every one of them."""
+        posts, self._pending = self._pending, []
+        if not posts:
+            return
+        try:
+            results = await self._append(posts)
+        except RequestFailed as failure:
+            for post in posts:
+                self._reply(post, encode(Err(post.request_id, failure.code, failure.message)))
+            return
+        for post, result in zip(posts, results, strict=True):
+            self._reply(post, encode(Ok(post.request_id, result)))
+
+    async def _append(self, posts: list[Post]) -> list[SendResult]:
+        """Per post, where it is stored now or where its earlier send was (the
+        window answers those it remembers without asking the store)."""
+        remembered = [self._recent.get((post.sender, post.cid)) for post in posts]
+        new = [post for post, earlier in zip(posts, remembered, strict=True) if earlier is None]
+        stored = iter(await self._append_to_store(new) if new else ())
+        return [next(stored) if earlier is None else earlier for earlier in remembered]
+
+    async def _append_to_store(self, posts: list[Post]) -> list[SendResult]:
+        lease = await self._current_lease()
+        # Never earlier than the message before it: clocks step back.
+        ts = max(self._services.clock_ms(), self._last_ts)
+        drafts = [Draft(post.sender, post.device, post.body, ts, post.cid) for post in posts]
+        try:
+            results = await self._services.store.append(lease, self._last, drafts)
+        except StoreError as exc:
             # Whether the write landed is unknown (a timeout) or another node
             # owns the channel now: give the lease up, so the next post takes a
-            # fresh one and reads `last` again rather than reusing this seq.
+            # fresh one and reads `last` again rather than reusing a seq.
             self._lease = None
-            log.warning("channel %d: append of seq %d not acknowledged: %s", self._id, message.seq, exc)
+            log.warning("channel %d: append after seq %d not acknowledged: %s", self._id, self._last, exc)
             raise RequestFailed(ErrorCode.UNAVAILABLE, "message not stored, retry with the same cid") from None
-        self._last, self._last_ts = message.seq, message.ts
-        self._remember(post.sender, post.cid, message.seq, message.ts)
-        self._fan_out(message)
-        return encode(Ok(post.request_id, SendResult(channel=self._id, seq=message.seq, ts=message.ts)))
-
-    async def _find_earlier(self, sender: int, cid: str) -> tuple[int, int, int] | None:
-        earlier = self._recent.get((sender, cid))
-        if earlier is not None:
-            return (self._id, *earlier)
-        try:
-            dedup = await self._services.store.find_dedup(sender, cid)
-        except StoreError:
-            raise RequestFailed(ErrorCode.UNAVAILABLE, "store unavailable, retry") from None
-        if dedup is None:
-            return None
-        # The protocol makes (sender, cid) unique per sender, not per
-        # channel: a cid reused in another channel answers with that one.
-        return dedup.channel, dedup.seq, dedup.ts
+        answers: list[SendResult] = []
+        for result in results:
+            # A repeat may answer with another channel: the protocol makes
+            # (sender, cid) unique per sender, not per channel.
+            answer = SendResult(channel=result.channel, seq=result.seq, ts=result.ts)
+            if isinstance(result, Message):
+                self._last, self._last_ts = result.seq, result.ts
+                self._remember(result.sender, result.cid, answer)
+                self._fan_out(result)
+            answers.append(answer)
+        return answers
 
     async def _current_lease(self) -> SeqLease:
         if self._lease is None:
@@ -190,8 +228,8 @@ class ChannelActor(Actor):
             self._last = self._lease.last
         return self._lease
 
-    def _remember(self, sender: int, cid: str, seq: int, ts: int) -> None:
-        self._recent[(sender, cid)] = (seq, ts)
+    def _remember(self, sender: int, cid: str, result: SendResult) -> None:
+        self._recent[(sender, cid)] = result
         if len(self._recent) > DEDUP_WINDOW:
             self._recent.popitem(last=False)
 

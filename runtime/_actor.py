@@ -29,6 +29,15 @@ class Actor:
     async def receive(self, message: object) -> object:
         """Handle one message. The return value is the reply to an `ask` (ignored for `tell`)."""
 
+    async def drained(self) -> None:
+        """Finish work batched across messages: the mailbox just ran empty, or
+        the worker is about to stop working on this actor (before `stopping`).
+
+        Awaited only after at least one message since the last call, and only
+        for actors that override it: one store write can then answer every
+        request that queued up while the previous write was in flight.
+        """
+
     async def stopping(self) -> None:
         """Clean up on passivation or graceful stop (not after a crash, not on cancellation)."""
 

@@ -186,6 +186,8 @@ class Cell:
         actor = self.actor
         assert actor is not None
         box = self.box
+        batches = type(actor).drained is not Actor.drained
+        unfinished = False  # messages handled since the last `drained`
         done = 0
         while box and not self.stop:
             item = box.popleft()
@@ -198,10 +200,17 @@ class Cell:
                 item.resolve(outcome.Value(reply))
             else:
                 await actor.receive(item)
+            if batches:
+                unfinished = True
+                if not box:
+                    unfinished = False
+                    await actor.drained()
             done += 1
             if done == _FAIR_BATCH:
                 done = 0
                 await trio.lowlevel.checkpoint()
+        if unfinished:
+            await actor.drained()
 
     def settle(self) -> bool:
         """After a drain: mark the cell idle if nothing is queued. Returns whether it is idle."""

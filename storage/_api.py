@@ -15,7 +15,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Iterable, Sequence
 
-from ._values import Channel, Dedup, Device, Message, NodeRecord, PushTarget, SeqLease, User
+from ._values import Channel, Dedup, Device, Draft, Message, NodeRecord, PushTarget, SeqLease, User
 
 
 class Store(abc.ABC):
@@ -115,13 +115,23 @@ class Store(abc.ABC):
         """
 
     @abc.abstractmethod
-    async def append(self, lease: SeqLease, message: Message) -> None:
-        """Store `message` durably, with its (sender, cid) dedup entry.
+    async def append(
+        self, lease: SeqLease, after: int, drafts: Sequence[Draft]
+    ) -> list[Message | Dedup]:
+        """Store the drafts durably, in order, each with its (sender, cid) dedup entry.
 
-        The caller appends seq `lease.last + 1, + 2, ...` in order and may
-        acknowledge the message once this returns. Raises `Fenced` when a
-        newer lease exists: then the message is not acknowledged and may be
-        overwritten by the new holder.
+        A draft is a repeat when its (sender, cid) was stored before, in any
+        channel, or comes earlier in `drafts`: it is not stored again and its
+        result is the Dedup of that send, so a retried send always gets the
+        same answer. The others are stored as seqs `after + 1`, `after + 2`,
+        ... and their result is the Message stored. Results are in the
+        drafts' order.
+
+        `after` is the channel's last seq: `lease.last` for the first append
+        under a lease, then the last seq this holder stored. Once this
+        returns the caller may acknowledge the results. Raises `Fenced` when a
+        newer lease exists: then nothing of the batch is acknowledged and it
+        may be overwritten by the new holder.
         """
 
     @abc.abstractmethod
@@ -135,10 +145,6 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def read_before(self, channel: int, before: int, limit: int) -> list[Message]:
         """The newest `limit` messages with `seq < before`, ascending."""
-
-    @abc.abstractmethod
-    async def find_dedup(self, sender: int, cid: str) -> Dedup | None:
-        """Where an earlier send of (sender, cid) was stored, if it was."""
 
     # -- read markers --------------------------------------------------------------
 

@@ -24,11 +24,13 @@ from attrs import define, field
 from ._api import Store
 from ._embedded_schema import ensure_schema
 from ._errors import Conflict, Fenced, StoreError, Unavailable, UsernameTaken
+from ._numbering import SendKey, number_drafts, send_keys
 from ._values import (
     Channel,
     ChannelKind,
     Dedup,
     Device,
+    Draft,
     Message,
     NodeRecord,
     PushTarget,
@@ -333,21 +335,21 @@ class EmbeddedStore(Store):
 
         return await self._transaction(take)
 
-    async def append(self, lease: SeqLease, message: Message) -> None:
+    async def append(
+        self, lease: SeqLease, after: int, drafts: Sequence[Draft]
+    ) -> list[Message | Dedup]:
         """Group commit: appends waiting at the same time share one transaction.
 
         Every append must reach the disk before it returns, and an fsync per
-        message would cap the node at about a thousand messages a second.
-        So the first caller to find no commit in progress leads: it writes
-        every append queued by then in one transaction (each in a savepoint,
-        so a fenced one fails alone) and repeats while more arrive; the
-        others wait for their own outcome.
+        append would cap the node at about a thousand a second. So the first
+        caller to find no commit in progress leads: it writes every append
+        queued by then in one transaction (each in a savepoint, so a fenced
+        one fails alone) and repeats while more arrive; the others wait for
+        their own outcome.
         """
-        if message.channel != lease.channel:
-            raise ValueError(
-                f"message for channel {message.channel} under a lease on {lease.channel}"
-            )
-        pending = _PendingAppend(lease, message)
+        if not drafts:
+            return []
+        pending = _PendingAppend(lease, after, tuple(drafts))
         self._appends.append(pending)
         if self._committing:
             try:
@@ -366,6 +368,7 @@ class EmbeddedStore(Store):
                 await self._commit_queued()
         if pending.error is not None:
             raise pending.error
+        return pending.results
 
     async def _commit_queued(self) -> None:
         self._committing = True
@@ -420,18 +423,6 @@ class EmbeddedStore(Store):
                 (channel, before, limit),
             ).fetchall()
             return [Message(*row) for row in reversed(rows)]
-
-        return await self._run(query)
-
-    async def find_dedup(self, sender: int, cid: str) -> Dedup | None:
-        # The entry is written in its message's transaction, and a fenced
-        # append writes neither, so every entry names a message that stands
-        # (the Scylla store has to check that; here it holds by construction).
-        def query(db: sqlite3.Connection) -> Dedup | None:
-            row = db.execute(
-                "SELECT channel, seq, ts FROM dedup WHERE sender = ? AND cid = ?", (sender, cid)
-            ).fetchone()
-            return None if row is None else Dedup(*row)
 
         return await self._run(query)
 
@@ -508,8 +499,10 @@ def _connect(path: str, busy_timeout: float) -> sqlite3.Connection:
 @define(eq=False)
 class _PendingAppend:
     lease: SeqLease
-    message: Message
+    after: int
+    drafts: tuple[Draft, ...]
     done: trio.Event = field(factory=trio.Event)
+    results: list[Message | Dedup] = field(factory=list)
     error: StoreError | None = None
 
 
@@ -518,34 +511,51 @@ def _append_batch(batch: list[_PendingAppend], db: sqlite3.Connection) -> None:
     for pending in batch:
         db.execute("SAVEPOINT append")
         try:
-            _guarded(_append_one, db, pending.lease, pending.message)
+            pending.results = _guarded(_append_one, db, pending.lease, pending.after, pending.drafts)
         except StoreError as exc:
             db.execute("ROLLBACK TO append")
             pending.error = exc
         db.execute("RELEASE append")
 
 
-def _append_one(db: sqlite3.Connection, lease: SeqLease, message: Message) -> None:
+def _append_one(
+    db: sqlite3.Connection, lease: SeqLease, after: int, drafts: tuple[Draft, ...]
+) -> list[Message | Dedup]:
     head = db.execute("SELECT epoch FROM channel_heads WHERE channel = ?", (lease.channel,)).fetchone()
     if head is None or head[0] != lease.epoch:
         raise Fenced(f"channel {lease.channel}: lease epoch {lease.epoch}, head {head}")
-    # Upserts, like the Scylla store's writes: appending the same seq again
-    # after an ambiguous failure stores it once.
-    db.execute(
+    # A dedup entry is written in its message's transaction, and a fenced
+    # append writes neither, so every entry names a message that stands (the
+    # Scylla store has to check that; here it holds by construction).
+    earlier: dict[SendKey, Dedup] = {}
+    for sender, cid in send_keys(drafts):
+        row = db.execute(
+            "SELECT channel, seq, ts FROM dedup WHERE sender = ? AND cid = ?", (sender, cid)
+        ).fetchone()
+        if row is not None:
+            earlier[sender, cid] = Dedup(*row)
+    results = number_drafts(lease.channel, after, drafts, earlier)
+    stored = [result for result in results if isinstance(result, Message)]
+    if not stored:
+        return results
+    # Upserts, like the Scylla store's writes: a seq left by a holder that was
+    # fenced (never acknowledged) is overwritten.
+    db.executemany(
         f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (channel, seq) DO UPDATE SET sender = excluded.sender,"
         " device = excluded.device, body = excluded.body, ts = excluded.ts,"
         " cid = excluded.cid",
-        (message.channel, message.seq, message.sender, message.device, message.body, message.ts, message.cid),
+        [(m.channel, m.seq, m.sender, m.device, m.body, m.ts, m.cid) for m in stored],
     )
-    db.execute(
-        "INSERT OR REPLACE INTO dedup (sender, cid, channel, seq, ts) VALUES (?, ?, ?, ?, ?)",
-        (message.sender, message.cid, message.channel, message.seq, message.ts),
+    db.executemany(
+        "INSERT INTO dedup (sender, cid, channel, seq, ts) VALUES (?, ?, ?, ?, ?)",
+        [(m.sender, m.cid, m.channel, m.seq, m.ts) for m in stored],
     )
     db.execute(
         "UPDATE channel_heads SET last = max(last, ?) WHERE channel = ?",
-        (message.seq, message.channel),
+        (stored[-1].seq, lease.channel),
     )
+    return results
 
 
 def _guarded(fn: Callable[..., T], *args: object) -> T:

@@ -26,6 +26,7 @@ from ._values import (
     ChannelKind,
     Dedup,
     Device,
+    Draft,
     Message,
     NodeRecord,
     PushTarget,
@@ -293,8 +294,10 @@ class ScyllaStore(Store):
     async def take_lease(self, channel: int) -> SeqLease:
         return await messages.take_lease(self._live, channel)
 
-    async def append(self, lease: SeqLease, message: Message) -> None:
-        await messages.append(self._live, lease, message)
+    async def append(
+        self, lease: SeqLease, after: int, drafts: Sequence[Draft]
+    ) -> list[Message | Dedup]:
+        return await messages.append(self._live, lease, after, drafts)
 
     async def last_seqs(self, channels: Sequence[int]) -> dict[int, int]:
         return await messages.last_seqs(self._live, channels)
@@ -304,9 +307,6 @@ class ScyllaStore(Store):
 
     async def read_before(self, channel: int, before: int, limit: int) -> list[Message]:
         return await messages.read_before(self._live, channel, before, limit)
-
-    async def find_dedup(self, sender: int, cid: str) -> Dedup | None:
-        return await messages.find_dedup(self._live, sender, cid)
 
     # -- read markers --------------------------------------------------------------
 

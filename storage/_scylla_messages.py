@@ -29,8 +29,8 @@ get a message acknowledged under a seq the new holder also uses:
    timestamp, so the new holder's writes to the same seq replace them.
 4. Until they are replaced, such rows lie above head `last`: take_lease
    writes `last` with its new epoch's timestamp, which no zombie head write
-   can beat. Readers clamp to `last`, so nobody sees them, and find_dedup
-   ignores dedup entries above `last`.
+   can beat. Readers clamp to `last`, so nobody sees them, and append's
+   dedup check ignores entries above `last`.
 5. A later take_lease must not adopt them either (that would expose a
    fenced message, maybe behind a gap). It adopts a row above `last` only if
    the row's epoch (its write timestamp >> 40) is at least the epoch that
@@ -57,7 +57,8 @@ from ._cql_schema import INLINE_BODY_MAX, bucket
 from ._errors import Conflict, Fenced, StoreError
 from ._scylla_cluster import ScyllaCluster
 from ._trio_cql import execute, execute_all, fetch, send
-from ._values import Dedup, Message, SeqLease
+from ._numbering import SendKey, number_drafts, send_keys
+from ._values import Dedup, Draft, Message, SeqLease
 
 # A messages row as read: (seq, sender, device, ts, cid, big, body).
 _Row = tuple[Any, ...]
@@ -135,44 +136,78 @@ async def _highest_stored(
         current += 1
 
 
-async def append(cluster: ScyllaCluster, lease: SeqLease, message: Message) -> None:
-    if message.channel != lease.channel:
-        raise ValueError(f"message for channel {message.channel} under a lease on {lease.channel}")
-    if not 0 < message.seq <= _MAX_SEQ:
-        raise ValueError(f"seq {message.seq} outside 1..{_MAX_SEQ}")
+async def append(
+    cluster: ScyllaCluster, lease: SeqLease, after: int, drafts: Sequence[Draft]
+) -> list[Message | Dedup]:
+    """Three round trips for the whole batch: the dedup reads, the writes,
+    then the epoch read (plus one before the writes if a body is big)."""
+    earlier = await _earlier_sends(cluster, send_keys(drafts))
+    results = number_drafts(lease.channel, after, drafts, earlier)
+    stored = [result for result in results if isinstance(result, Message)]
+    if stored:
+        await _write(cluster, lease, stored)
+    return results
+
+
+async def _earlier_sends(cluster: ScyllaCluster, keys: set[SendKey]) -> dict[SendKey, Dedup]:
+    found: dict[SendKey, Dedup] = {}
+
+    async def look_up(key: SendKey) -> None:
+        dedup = await _find_dedup(cluster, *key)
+        if dedup is not None:
+            found[key] = dedup
+
+    async with trio.open_nursery() as nursery:
+        for key in keys:
+            nursery.start_soon(look_up, key)
+    return found
+
+
+async def _write(cluster: ScyllaCluster, lease: SeqLease, stored: list[Message]) -> None:
+    """Write the messages' rows (fenced by their timestamps), then check the epoch."""
+    for message in stored:
+        if not 0 < message.seq <= _MAX_SEQ:
+            raise ValueError(f"seq {message.seq} outside 1..{_MAX_SEQ}")
     session, st = cluster.session, cluster.statements
-    stamp = _write_time(lease.epoch, message.seq)
-    big = len(message.body.encode()) > INLINE_BODY_MAX
+    big = {m.seq for m in stored if len(m.body.encode()) > INLINE_BODY_MAX}
     if big:
         # First, so a message row flagged big always finds its body.
-        await execute(session, st.insert_body, (message.channel, message.seq, message.body, stamp))
-    row = send(
-        session,
-        st.insert_message,
-        (
-            message.channel,
-            bucket(message.seq),
-            message.seq,
-            message.sender,
-            message.device,
-            message.ts,
-            message.cid,
-            big,
-            UNSET_VALUE if big else message.body,
-            stamp,
-        ),
-    )
-    dedup = send(
-        session,
-        st.insert_dedup,
-        (message.sender, message.cid, message.channel, message.seq, message.ts, stamp),
-    )
-    await row.result()
-    await dedup.result()
+        await execute_all(
+            session,
+            [
+                (st.insert_body, (m.channel, m.seq, m.body, _write_time(lease.epoch, m.seq)))
+                for m in stored
+                if m.seq in big
+            ],
+        )
+    writes: list[tuple[Any, tuple[Any, ...]]] = []
+    for m in stored:
+        stamp = _write_time(lease.epoch, m.seq)
+        is_big = m.seq in big
+        writes.append(
+            (
+                st.insert_message,
+                (
+                    m.channel,
+                    bucket(m.seq),
+                    m.seq,
+                    m.sender,
+                    m.device,
+                    m.ts,
+                    m.cid,
+                    is_big,
+                    UNSET_VALUE if is_big else m.body,
+                    stamp,
+                ),
+            )
+        )
+        writes.append((st.insert_dedup, (m.sender, m.cid, m.channel, m.seq, m.ts, stamp)))
+    await execute_all(session, writes)
     # The epoch read must start after the writes completed (step 3 above);
     # moving the head may run alongside it: a fenced head write always loses.
-    moved = send(session, st.advance_head, (stamp, message.seq, message.channel))
-    head = send(session, st.head, (message.channel,))
+    last = stored[-1].seq
+    moved = send(session, st.advance_head, (_write_time(lease.epoch, last), last, lease.channel))
+    head = send(session, st.head, (lease.channel,))
     await moved.result()
     now = (await head.result()).one()
     epoch = None if now is None else now[0]
@@ -269,7 +304,7 @@ async def _messages(
     ]
 
 
-async def find_dedup(cluster: ScyllaCluster, sender: int, cid: str) -> Dedup | None:
+async def _find_dedup(cluster: ScyllaCluster, sender: int, cid: str) -> Dedup | None:
     session, st = cluster.session, cluster.statements
     row = (await execute(session, st.dedup, (sender, cid))).one()
     if row is None:

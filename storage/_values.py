@@ -57,6 +57,24 @@ class Message:
 
 
 @frozen
+class Draft:
+    """A message to append: everything but its seq, which the Store assigns.
+
+    The Store gives a seq only to a draft that is not a repeat of an earlier
+    send of the same (sender, cid), so the caller cannot number it first.
+    """
+
+    sender: int
+    device: int
+    body: str
+    ts: int
+    cid: str
+
+    def stored_as(self, channel: int, seq: int) -> Message:
+        return Message(channel, seq, self.sender, self.device, self.body, self.ts, self.cid)
+
+
+@frozen
 class Dedup:
     """What a (sender, cid) pair was stored as: its answer to a retried send."""
 

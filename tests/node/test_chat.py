@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import secrets
 from contextlib import AsyncExitStack
 
 import pytest
 import trio
+from trio_websocket import open_websocket_url
 
 from actors import Node
 from client import (
@@ -21,6 +23,7 @@ from client import (
     TooManyMembers,
 )
 
+from . import raw
 from .people import messages, new_device, next_event, online, queued_events, sign_up
 
 
@@ -283,3 +286,35 @@ async def test_made_up_channel_ids_leave_no_actors_behind(node: Node) -> None:
                 await a.sync(made_up, 0)
         await trio.sleep(0.1)
         assert len(node.services.channels) == before
+
+
+async def test_a_burst_of_pipelined_sends_is_stored_gapless_in_each_devices_order(node: Node) -> None:
+    """More sends in flight than one append stores at once (the channel
+    batches what queued up), with retries of some of them inside the burst."""
+    burst = 90  # over the channel's batch of 64, under the send burst of 100
+    async with open_websocket_url(node.url) as alice, open_websocket_url(node.url) as bob:
+        await raw.sign_up(alice, f"alice-{secrets.token_hex(4)}")
+        bob_auth = await raw.sign_up(bob, f"bob-{secrets.token_hex(4)}")
+        channel = (await raw.call(alice, t="direct", user=bob_auth["user"]))["channel"]
+        sent: dict[int, str] = {}  # request id -> cid
+        for i in range(burst):
+            cid = f"burst-{i - 1 if i % 10 == 9 else i}"  # every tenth retries the one before
+            sent[await raw.send_frame(alice, t="send", channel=channel, body=cid, cid=cid)] = cid
+        replies: dict[int, dict[str, object]] = {}
+        with trio.fail_after(30):
+            while len(replies) < burst:
+                frame = await raw.next_frame(alice)
+                if frame["t"] in ("ok", "err"):
+                    replies[frame["id"]] = frame
+            delivered = []
+            while len(delivered) < burst - burst // 10:
+                frame = await raw.next_frame(bob)
+                if frame["t"] == "msg":  # not the channel's announcement
+                    delivered.append(frame)
+    assert all(reply["t"] == "ok" for reply in replies.values()), replies
+    seq_of_cid: dict[str, int] = {}
+    for request_id, cid in sent.items():  # in the order sent
+        seq = replies[request_id]["seq"]
+        assert seq_of_cid.setdefault(cid, seq) == seq, f"{cid} answered two seqs"
+    assert list(seq_of_cid.values()) == list(range(1, len(seq_of_cid) + 1)), "gapless, in send order"
+    assert [(m["seq"], m["cid"]) for m in delivered] == list(zip(seq_of_cid.values(), seq_of_cid))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import secrets
 
-from storage import Message, User
+from storage import Draft, Message, SeqLease, Store, User
 
 NOW = 1_700_000_000_000  # ms since the epoch; the store never reads a clock for these
 
@@ -37,3 +37,14 @@ def message(channel: int, seq: int, *, sender: int = 1, body: str | None = None)
 
 def new_user(username: str | None = None) -> User:
     return User(new_id(), username or new_name("user"), b"not a real hash", NOW)
+
+
+def draft(m: Message) -> Draft:
+    """The draft that `m` is stored as when appended after seq `m.seq - 1`."""
+    return Draft(m.sender, m.device, m.body, m.ts, m.cid)
+
+
+async def append(store: Store, lease: SeqLease, *messages: Message) -> None:
+    """Append new sends with consecutive seqs; check each is stored as given."""
+    results = await store.append(lease, messages[0].seq - 1, [draft(m) for m in messages])
+    assert results == list(messages)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import attrs
 import pytest
 import trio
 
 from storage import Dedup, Fenced, Message, SeqLease, Store
 
-from .fresh import new_id, new_name, message
+from .fresh import append, draft, message, new_id
 
 # The Scylla store keeps seqs 1000 * k .. 1000 * k + 999 in one partition;
 # reads must be seamless across that boundary on every store.
@@ -15,8 +16,9 @@ BUCKET = 1000
 
 
 async def append_all(store: Store, lease: SeqLease, messages: list[Message]) -> None:
-    for m in messages:
-        await store.append(lease, m)
+    """In batches of up to 7: one append call stores many messages in order."""
+    for start in range(0, len(messages), 7):
+        await append(store, lease, *messages[start : start + 7])
 
 
 async def stored_channel(
@@ -63,24 +65,46 @@ async def test_a_new_lease_continues_after_the_stored_messages(store: Store) -> 
     lease = await store.take_lease(channel)
     assert lease.last == 3
     following = message(channel, 4)
-    await store.append(lease, following)
+    await append(store, lease, following)
     assert await store.read_range(channel, 0, 10, 10) == [*m, following]
     assert (await store.take_lease(channel)).epoch > lease.epoch
 
 
-async def test_dedup_finds_where_a_send_was_stored(store: Store) -> None:
+async def test_a_repeated_send_answers_where_it_was_stored(store: Store) -> None:
     channel, [first, second] = await stored_channel(store, 2)
-    assert await store.find_dedup(first.sender, first.cid) == Dedup(channel, 1, first.ts)
-    assert await store.find_dedup(second.sender, second.cid) == Dedup(channel, 2, second.ts)
-    assert await store.find_dedup(first.sender, new_name("cid")) is None
-    assert await store.find_dedup(new_id(), first.cid) is None
+    lease = await store.take_lease(channel)
+    fresh = message(channel, 3)
+    # Repeats of earlier appends and of a draft earlier in the same batch.
+    assert await store.append(lease, 2, [draft(second), draft(fresh), draft(first), draft(fresh)]) == [
+        Dedup(channel, 2, second.ts),
+        fresh,
+        Dedup(channel, 1, first.ts),
+        Dedup(channel, 3, fresh.ts),
+    ]
+    # A batch of repeats only stores nothing and moves nothing.
+    assert await store.append(lease, 3, [draft(first)]) == [Dedup(channel, 1, first.ts)]
+    assert await store.append(lease, 3, []) == []
+    assert await store.last_seqs([channel]) == {channel: 3}
+    assert await store.read_range(channel, 0, 10, 10) == [first, second, fresh]
+
+
+async def test_a_cid_is_unique_per_sender_across_channels(store: Store) -> None:
+    channel, [first] = await stored_channel(store, 1)
+    other = new_id()
+    lease = await store.take_lease(other)
+    # The same sender's cid in another channel answers with the first channel.
+    assert await store.append(lease, 0, [draft(first)]) == [Dedup(channel, 1, first.ts)]
+    # Another sender's identical cid is a send of its own.
+    theirs = attrs.evolve(first, channel=other, seq=1, sender=first.sender + 1)
+    assert await store.append(lease, 0, [draft(theirs)]) == [theirs]
+    assert await store.read_range(other, 0, 10, 10) == [theirs]
 
 
 async def test_a_superseded_lease_is_fenced(store: Store) -> None:
     channel = new_id()
     first = await store.take_lease(channel)
     one = message(channel, 1)
-    await store.append(first, one)
+    await append(store, first, one)
 
     second = await store.take_lease(channel)
     assert second.epoch > first.epoch
@@ -88,21 +112,26 @@ async def test_a_superseded_lease_is_fenced(store: Store) -> None:
 
     zombie = message(channel, 2, body="from the node that lost the channel")
     with pytest.raises(Fenced):
-        await store.append(first, zombie)
+        await append(store, first, zombie)
     two = message(channel, 2)
-    await store.append(second, two)
+    await append(store, second, two)
 
     assert await store.read_range(channel, 0, 10, 10) == [one, two]
     assert await store.last_seqs([channel]) == {channel: 2}
-    assert await store.find_dedup(zombie.sender, zombie.cid) is None
-    assert await store.find_dedup(two.sender, two.cid) == Dedup(channel, 2, two.ts)
+    # The fenced send was never acknowledged: its retry is a new send.
+    retried = attrs.evolve(zombie, seq=3)
+    assert await store.append(second, 2, [draft(two), draft(zombie)]) == [
+        Dedup(channel, 2, two.ts),
+        retried,
+    ]
 
     third = await store.take_lease(channel)
-    assert third.last == 2
+    assert third.last == 3
     with pytest.raises(Fenced):
-        await store.append(second, message(channel, 3))
+        await append(store, second, message(channel, 4))
     with pytest.raises(Fenced):
-        await store.append(first, message(channel, 3))
+        await append(store, first, message(channel, 4))
+    assert await store.read_range(channel, 0, 10, 10) == [one, two, retried]
 
 
 async def test_a_lease_superseded_before_its_first_append_is_fenced(store: Store) -> None:
@@ -111,9 +140,9 @@ async def test_a_lease_superseded_before_its_first_append_is_fenced(store: Store
     second = await store.take_lease(channel)
     assert second.last == 0
     with pytest.raises(Fenced):
-        await store.append(first, message(channel, 1))
+        await append(store, first, message(channel, 1))
     one = message(channel, 1)
-    await store.append(second, one)
+    await append(store, second, one)
     assert await store.read_range(channel, 0, 10, 10) == [one]
 
 

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from storage import Message, SeqLease, Store
 
-from .fresh import message, new_id
+from .fresh import append, message, new_id
 
 if TYPE_CHECKING:
     from .conftest import OpenStore
@@ -102,7 +102,7 @@ async def check_against_model(open_store: OpenStore, ops: list[Operation]) -> No
             stored = model[i]
             if isinstance(op, Append):
                 m = message(channels[i], len(stored) + 1, body=op.body)
-                await store.append(leases.get(i) or await lease(i), m)
+                await append(store, leases.get(i) or await lease(i), m)
                 stored.append(m)
             elif isinstance(op, NewLease):
                 await lease(i)

@@ -9,7 +9,7 @@ import pytest
 
 from storage import EmbeddedStore, StoreError, Unavailable
 
-from .fresh import message, new_id, new_name, new_user
+from .fresh import append, message, new_id, new_name, new_user
 
 
 async def test_a_path_that_cannot_be_a_file_is_unavailable(tmp_path: Path) -> None:
@@ -62,7 +62,7 @@ async def test_everything_survives_reopening_and_fencing_continues(tmp_path: Pat
     await store.create_user(user)
     old_lease = await store.take_lease(channel)
     first = message(channel, 1)
-    await store.append(old_lease, first)
+    await append(store, old_lease, first)
     await store.aclose()
 
     store = await EmbeddedStore.open(path)

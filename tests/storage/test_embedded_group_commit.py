@@ -9,7 +9,7 @@ import trio
 
 from storage import EmbeddedStore, Fenced
 
-from .fresh import message, new_id
+from .fresh import append, message, new_id
 
 
 async def test_concurrent_appends_on_many_channels_are_all_stored(tmp_path: Path) -> None:
@@ -20,7 +20,7 @@ async def test_concurrent_appends_on_many_channels_are_all_stored(tmp_path: Path
 
         async def append_five(channel: int) -> None:
             for seq in range(1, 6):
-                await store.append(leases[channel], message(channel, seq))
+                await append(store, leases[channel], message(channel, seq))
 
         async with trio.open_nursery() as nursery:
             for channel in channels:
@@ -43,7 +43,7 @@ async def test_a_fenced_append_fails_alone_in_its_batch(tmp_path: Path) -> None:
 
         async def attempt(name: str, lease, channel: int) -> None:  # type: ignore[no-untyped-def]
             try:
-                await store.append(lease, message(channel, 1))
+                await append(store, lease, message(channel, 1))
                 outcomes[name] = "stored"
             except Fenced:
                 outcomes[name] = "fenced"
@@ -67,12 +67,12 @@ async def test_an_append_cancelled_before_its_commit_is_not_stored(tmp_path: Pat
             # White box: holding the one worker slot keeps the first commit
             # in progress, so the second append must wait for the next one.
             async with store._limiter:
-                nursery.start_soon(store.append, leases[first], message(first, 1))
+                nursery.start_soon(append, store, leases[first], message(first, 1))
                 await trio.testing.wait_all_tasks_blocked()
                 with trio.CancelScope() as waiting:
                     waiting.cancel()
                     with pytest.raises(trio.Cancelled):
-                        await store.append(leases[second], message(second, 1))
+                        await append(store, leases[second], message(second, 1))
         assert await store.last_seqs([first, second]) == {first: 1, second: 0}
     finally:
         await store.aclose()

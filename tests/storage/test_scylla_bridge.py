@@ -12,7 +12,7 @@ import trio
 
 from storage import ScyllaCluster, ScyllaStore, Store, User
 
-from .fresh import NOW, message, new_id, new_name
+from .fresh import NOW, append, message, new_id, new_name
 
 
 async def test_calls_never_block_the_event_loop(scylla_cluster: ScyllaCluster) -> None:
@@ -74,7 +74,7 @@ def new_user() -> User:
 async def _lease_and_append(store: Store) -> None:
     channel = new_id()
     lease = await store.take_lease(channel)
-    await store.append(lease, message(channel, 1))
+    await append(store, lease, message(channel, 1))
 
 
 async def test_a_cancelled_call_leaves_the_store_usable(scylla_cluster: ScyllaCluster) -> None:

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import attrs
 import pytest
 import trio
 
 from storage import Dedup, Fenced, Message, ScyllaCluster, ScyllaStore
 
-from .fresh import message, new_id
+from .fresh import append, draft, message, new_id
 
 
 @pytest.fixture(scope="module")
@@ -44,23 +45,29 @@ async def test_zombie_append_after_takeover_is_fenced_and_the_new_seq_stands(
     channel = new_id()
     zombie_lease = await old.take_lease(channel)
     one = message(channel, 1)
-    await old.append(zombie_lease, one)
+    await append(old, zombie_lease, one)
 
     lease = await new.take_lease(channel)
     assert lease.last == 1
     two = message(channel, 2, body="the new holder's")
-    await new.append(lease, two)
+    await append(new, lease, two)
     # The zombie's write of the same seq reaches the cluster after the new
     # holder's: it must not replace it (its write timestamp is older).
     zombie = message(channel, 2, body="the zombie's")
     with pytest.raises(Fenced):
-        await old.append(zombie_lease, zombie)
+        await append(old, zombie_lease, zombie)
 
     for store in nodes:
         assert await store.read_range(channel, 0, 10, 10) == [one, two]
         assert await store.last_seqs([channel]) == {channel: 2}
-        assert await store.find_dedup(zombie.sender, zombie.cid) is None
-        assert await store.find_dedup(two.sender, two.cid) == Dedup(channel, 2, two.ts)
+    # The zombie's dedup entry names seq 2, which is the new holder's
+    # message: a retry of the zombie's send is a new send, not a repeat.
+    retried = attrs.evolve(zombie, seq=3)
+    assert await new.append(lease, 2, [draft(zombie), draft(two)]) == [
+        retried,
+        Dedup(channel, 2, two.ts),
+    ]
+    assert await old.read_range(channel, 0, 10, 10) == [one, two, retried]
 
 
 async def test_a_fenced_write_above_the_new_head_stays_invisible(
@@ -70,7 +77,7 @@ async def test_a_fenced_write_above_the_new_head_stays_invisible(
     channel = new_id()
     zombie_lease = await old.take_lease(channel)
     one = message(channel, 1)
-    await old.append(zombie_lease, one)
+    await append(old, zombie_lease, one)
     lease = await new.take_lease(channel)
 
     # The zombie's rows land (Fenced is raised after the writes), at the seq
@@ -78,27 +85,31 @@ async def test_a_fenced_write_above_the_new_head_stays_invisible(
     ahead = [message(channel, seq, body=f"zombie {seq}") for seq in (2, 3)]
     for zombie in ahead:
         with pytest.raises(Fenced):
-            await old.append(zombie_lease, zombie)
+            await append(old, zombie_lease, zombie)
 
     far = 100  # past the zombie rows (a far bound is the contract suite's)
     for store in nodes:
         assert await store.last_seqs([channel]) == {channel: 1}
         assert await store.read_range(channel, 0, far, 10) == [one]
         assert await store.read_before(channel, far, 10) == [one]
-        for zombie in ahead:
-            assert await store.find_dedup(zombie.sender, zombie.cid) is None
 
     # A later takeover does not adopt them either: they were never acknowledged
     # and the holder in between never wrote past seq 1.
     third = await old.take_lease(channel)
     assert third.last == 1
     two = message(channel, 2)
-    await old.append(third, two)
+    await append(old, third, two)
     with pytest.raises(Fenced):
-        await new.append(lease, message(channel, 2))
+        await append(new, lease, message(channel, 2))
     assert await new.read_range(channel, 0, far, 10) == [one, two]
-    assert await new.find_dedup(ahead[0].sender, ahead[0].cid) is None
-    assert await new.find_dedup(two.sender, two.cid) == Dedup(channel, 2, two.ts)
+    # The zombie's dedup entries name seqs 2 (now another message) and 3
+    # (above `last`): retries of its sends are new sends.
+    retried = [attrs.evolve(zombie, seq=seq) for zombie, seq in zip(ahead, (3, 4))]
+    assert await old.append(third, 2, [draft(two), *map(draft, ahead)]) == [
+        Dedup(channel, 2, two.ts),
+        *retried,
+    ]
+    assert await new.read_range(channel, 0, far, 10) == [one, two, *retried]
 
 
 async def test_a_takeover_adopts_what_a_crashed_holder_stored(
@@ -109,7 +120,7 @@ async def test_a_takeover_adopts_what_a_crashed_holder_stored(
     lease = await old.take_lease(channel)
     stored = [message(channel, seq) for seq in (1, 2)]
     for m in stored:
-        await old.append(lease, m)
+        await append(old, lease, m)
     # The holder crashes after writing seq 3's rows but before moving the
     # head: the rows are written here as its append would write them.
     crashed = message(channel, 3, body="written, never acknowledged")
@@ -119,7 +130,7 @@ async def test_a_takeover_adopts_what_a_crashed_holder_stored(
     takeover = await new.take_lease(channel)
     assert takeover.last == 3
     assert await new.read_range(channel, 0, 10, 10) == [*stored, crashed]
-    assert await new.find_dedup(crashed.sender, crashed.cid) == Dedup(channel, 3, crashed.ts)
+    assert await new.append(takeover, 3, [draft(crashed)]) == [Dedup(channel, 3, crashed.ts)]
 
 
 async def test_leases_taken_concurrently_get_distinct_epochs(

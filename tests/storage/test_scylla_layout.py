@@ -13,7 +13,7 @@ import trio
 
 from storage import ScyllaCluster, ScyllaStore
 
-from .fresh import message, new_id
+from .fresh import append, message, new_id
 
 
 async def cql(cluster: ScyllaCluster, query: str, *params: object) -> list[tuple[Any, ...]]:
@@ -27,8 +27,8 @@ async def test_a_big_body_is_stored_out_of_line(scylla_cluster: ScyllaCluster) -
     lease = await store.take_lease(channel)
     big = message(channel, 1, body="\U0001f600" * 100_000)  # ~400 KB of UTF-8
     small = message(channel, 2, body="a" * 2048)  # the largest inline body
-    await store.append(lease, big)
-    await store.append(lease, small)
+    await append(store, lease, big)
+    await append(store, lease, small)
 
     rows = await cql(
         scylla_cluster,
@@ -65,7 +65,7 @@ async def test_a_big_body_writes_no_null_into_the_messages_row(
     )
     lease = await store.take_lease(channel)
     big = message(channel, 1, body="b" * 2049)
-    await store.append(lease, big)
+    await append(store, lease, big)
 
     assert await cql(
         scylla_cluster,
@@ -83,7 +83,7 @@ async def test_messages_are_split_into_buckets_of_a_thousand_seqs(
     lease = await store.take_lease(channel)
     # Seqs need not start at 1 for this: a lease may be used from any seq on.
     for seq in (998, 999, 1000, 1001):
-        await store.append(lease, message(channel, seq))
+        await append(store, lease, message(channel, seq))
 
     async def seqs(bucket: int) -> list[int]:
         rows = await cql(

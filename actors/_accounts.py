@@ -26,6 +26,7 @@ from storage import (
     verify_password,
 )
 
+from ._activity import ActivityLog
 from ._failures import RequestFailed
 from .protocol import ErrorCode
 
@@ -41,12 +42,14 @@ class Accounts:
     def __init__(
         self,
         store: Store,
+        activity: ActivityLog,
         ids: IdGenerator,
         clock_ms: Callable[[], int],
         *,
         kdf_threads: int = 2,
     ) -> None:
         self._store = store
+        self._activity = activity
         self._ids = ids
         self._clock_ms = clock_ms
         self._kdf = trio.CapacityLimiter(kdf_threads)
@@ -87,7 +90,7 @@ class Accounts:
         device = await self._store.device_by_token(token_hash(token))
         if device is None:
             raise RequestFailed(ErrorCode.BAD_TOKEN, "unknown or revoked token")
-        await self._store.touch_device(device.user, device.device, self._clock_ms())
+        self._activity.record(device.user, device.device, self._clock_ms())
         return device
 
     async def lookup(self, username: str) -> int:

@@ -1,6 +1,7 @@
 """One chat node: the supervision tree of one process.
 
     node (rest_for_one)
+    ├── activity   devices' last activity, written behind in batches
     ├── timers     delayed messages (presence deadlines)
     ├── users      registry of UserActors
     ├── channels   registry of ChannelActors
@@ -28,6 +29,7 @@ from runtime import ChildSpec, IdGenerator, Registry, Strategy, Supervisor, Time
 from storage import NodeRecord, Store
 
 from ._accounts import Accounts
+from ._activity import ActivityLog
 from ._channel import ChannelActor
 from ._gateway import RESOURCE, Gateway
 from ._handlers import Handlers
@@ -79,11 +81,18 @@ class Node:
             idle_after=config.channel_idle_after,
         )
         timers = Timers()
+        activity = ActivityLog(store)
         self.services = Services(
-            store=store, limits=config.limits, clock_ms=clock_ms, users=users, channels=channels, timers=timers
+            store=store,
+            limits=config.limits,
+            clock_ms=clock_ms,
+            users=users,
+            channels=channels,
+            timers=timers,
+            activity=activity,
         )
         ids = IdGenerator(config.node_id, clock_ms)
-        accounts = Accounts(store, ids, clock_ms)
+        accounts = Accounts(store, activity, ids, clock_ms)
         self.gateway = Gateway(
             self.services,
             accounts,
@@ -99,6 +108,7 @@ class Node:
             "node",
             Strategy.REST_FOR_ONE,
             [
+                ChildSpec("activity", activity.run),
                 ChildSpec("timers", timers.run),
                 ChildSpec("users", users.run),
                 ChildSpec("channels", channels.run),

@@ -12,6 +12,7 @@ import trio
 from runtime import ActorDead, ActorRef, MailboxFull, Registry, Timers
 from storage import Channel, Store
 
+from ._activity import ActivityLog
 from ._failures import RequestFailed
 from .protocol import ErrorCode, Limits
 
@@ -29,6 +30,7 @@ class Services:
     users: Registry
     channels: Registry
     timers: Timers
+    activity: ActivityLog
 
     def tell_session(self, session: ActorRef, message: object) -> bool:
         """Hand a frame to a session without waiting; False if it is gone.

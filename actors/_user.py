@@ -86,10 +86,7 @@ class UserActor(Actor):
         """A session of `device` ended: record the activity, maybe start the grace."""
         now = self._services.clock_ms()
         self._presence.detached(now)
-        try:
-            await self._services.store.touch_device(self._id, device, now)
-        except StoreError as exc:
-            log.warning("user %d: last activity not stored: %s", self._id, exc)
+        self._services.activity.record(self._id, device, now)
         deadline = self._presence.offline_deadline
         if deadline is not None and self._timer is None:
             self._timer = self._services.timers.send_after(

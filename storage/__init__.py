@@ -7,6 +7,7 @@ from ._errors import Conflict, Fenced, StoreError, Unavailable, UsernameTaken
 from ._scylla import ScyllaStore
 from ._scylla_cluster import ScyllaCluster
 from ._values import (
+    Activity,
     Channel,
     ChannelKind,
     Dedup,
@@ -20,6 +21,7 @@ from ._values import (
 )
 
 __all__ = [
+    "Activity",
     "Channel",
     "ChannelKind",
     "Conflict",

@@ -15,7 +15,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Iterable, Sequence
 
-from ._values import Channel, Dedup, Device, Draft, Message, NodeRecord, PushTarget, SeqLease, User
+from ._values import Activity, Channel, Dedup, Device, Draft, Message, NodeRecord, PushTarget, SeqLease, User
 
 
 class Store(abc.ABC):
@@ -60,8 +60,13 @@ class Store(abc.ABC):
         """Forget the device and its token; False when the user has no such device."""
 
     @abc.abstractmethod
-    async def touch_device(self, user: int, device: int, when: int) -> None:
-        """Record that the device was active at `when` (and so was its user)."""
+    async def touch_devices(self, activity: Sequence[Activity]) -> None:
+        """Record that each device was active at its `when` (and so was its user).
+
+        Times only move forward, whatever order the calls arrive in, and a
+        revoked device stays forgotten. Many devices per call: a reconnect
+        storm's activity is written in a few calls, not one per device.
+        """
 
     @abc.abstractmethod
     async def last_active(self, users: Iterable[int]) -> dict[int, int]:

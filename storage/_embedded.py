@@ -26,6 +26,7 @@ from ._embedded_schema import ensure_schema
 from ._errors import Conflict, Fenced, StoreError, Unavailable, UsernameTaken
 from ._numbering import SendKey, number_drafts, send_keys
 from ._values import (
+    Activity,
     Channel,
     ChannelKind,
     Dedup,
@@ -208,23 +209,24 @@ class EmbeddedStore(Store):
 
         return await self._transaction(revoke)
 
-    async def touch_device(self, user: int, device: int, when: int) -> None:
+    async def touch_devices(self, activity: Sequence[Activity]) -> None:
         # max(): activity reported late (another node, a slow task) never
         # moves the time backwards. A revoked device stays forgotten.
         def touch(db: sqlite3.Connection) -> None:
-            db.execute(
+            db.executemany(
                 "UPDATE devices SET last_active = max(last_active, ?)"
                 " WHERE user = ? AND device = ?",
-                (when, user, device),
+                [(a.when, a.user, a.device) for a in activity],
             )
-            db.execute(
+            db.executemany(
                 "INSERT INTO user_activity (user, last_active) VALUES (?, ?)"
                 " ON CONFLICT (user) DO UPDATE"
                 " SET last_active = max(last_active, excluded.last_active)",
-                (user, when),
+                [(a.user, a.when) for a in activity],
             )
 
-        await self._transaction(touch)
+        if activity:
+            await self._transaction(touch)
 
     async def last_active(self, users: Iterable[int]) -> dict[int, int]:
         wanted = _json_list(users)

@@ -14,14 +14,15 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import trio
-from cassandra.query import BatchStatement, BatchType, Statement
+from cassandra.query import Statement
 
 from . import _scylla_messages as messages
 from ._api import Store
 from ._errors import StoreError, UsernameTaken
 from ._scylla_cluster import ScyllaCluster
-from ._trio_cql import execute, execute_all, fetch, send
+from ._trio_cql import execute, execute_all, fetch, new_batch, send
 from ._values import (
+    Activity,
     Channel,
     ChannelKind,
     Dedup,
@@ -115,7 +116,7 @@ class ScyllaStore(Store):
         # last_active carries its own value as write timestamp (see the
         # devices table), so it needs a statement of its own; one partition,
         # so one unlogged batch applies both atomically.
-        batch = _batch()
+        batch = new_batch()
         batch.add(
             st.insert_device, (device.user, device.device, device.name, device.created, token_hash)
         )
@@ -160,13 +161,14 @@ class ScyllaStore(Store):
         await execute_all(cluster.session, deletes)
         return _device(user, row) is not None
 
-    async def touch_device(self, user: int, device: int, when: int) -> None:
+    async def touch_devices(self, activity: Sequence[Activity]) -> None:
         # USING TIMESTAMP when: the latest activity wins in any arrival order.
         cluster = self._live
         st = cluster.statements
         await execute_all(
             cluster.session,
-            [(st.device_active, (when, when, user, device)), (st.user_active, (when, when, user))],
+            [(st.device_active, (a.when, a.when, a.user, a.device)) for a in activity]
+            + [(st.user_active, (a.when, a.when, a.user)) for a in activity],
         )
 
     async def last_active(self, users: Iterable[int]) -> dict[int, int]:
@@ -253,7 +255,7 @@ class ScyllaStore(Store):
         users = sorted(set(users))
         writes: list[tuple[Statement, tuple[object, ...] | None]] = []
         for start in range(0, len(users), _MEMBERS_PER_BATCH):
-            batch = _batch()
+            batch = new_batch()
             for user in users[start : start + _MEMBERS_PER_BATCH]:
                 batch.add(st.insert_member, (channel, user))
             writes.append((batch, None))
@@ -342,13 +344,6 @@ class ScyllaStore(Store):
     async def remove_node(self, node: int) -> None:
         cluster = self._live
         await execute(cluster.session, cluster.statements.delete_node, (node,))
-
-
-def _batch() -> BatchStatement:
-    """An unlogged batch: for rows of one partition, applied as one mutation."""
-    batch = BatchStatement(batch_type=BatchType.UNLOGGED)
-    batch.is_idempotent = True
-    return batch
 
 
 def _device(user: int, row: tuple[Any, ...] | None) -> Device | None:

@@ -51,12 +51,12 @@ from typing import Any
 
 import trio
 from cassandra.cluster import ResultSet
-from cassandra.query import UNSET_VALUE
+from cassandra.query import UNSET_VALUE, BatchStatement
 
 from ._cql_schema import INLINE_BODY_MAX, bucket
 from ._errors import Conflict, Fenced, StoreError
 from ._scylla_cluster import ScyllaCluster
-from ._trio_cql import execute, execute_all, fetch, send
+from ._trio_cql import execute, execute_all, fetch, new_batch, send
 from ._numbering import SendKey, number_drafts, send_keys
 from ._values import Dedup, Draft, Message, SeqLease
 
@@ -70,6 +70,11 @@ _MAX_EPOCH = (1 << (63 - _SEQ_BITS)) - 1
 # take_lease retries a lost epoch race this often, backing off from 10 ms.
 _LEASE_ATTEMPTS = 8
 _LEASE_BACKOFF = 0.010
+
+# Message rows go to the cluster as batches of at most this many bytes
+# (bodies plus _ROW_BYTES each): under Cassandra's 5 KiB batch warning.
+_BATCH_BYTES = 4096
+_ROW_BYTES = 100
 
 # Rows per page of a range read (at most ~2.2 KB each, see _cql_schema).
 _PAGE_ROWS = 500
@@ -180,28 +185,13 @@ async def _write(cluster: ScyllaCluster, lease: SeqLease, stored: list[Message])
                 if m.seq in big
             ],
         )
-    writes: list[tuple[Any, tuple[Any, ...]]] = []
-    for m in stored:
-        stamp = _write_time(lease.epoch, m.seq)
-        is_big = m.seq in big
-        writes.append(
-            (
-                st.insert_message,
-                (
-                    m.channel,
-                    bucket(m.seq),
-                    m.seq,
-                    m.sender,
-                    m.device,
-                    m.ts,
-                    m.cid,
-                    is_big,
-                    UNSET_VALUE if is_big else m.body,
-                    stamp,
-                ),
-            )
-        )
-        writes.append((st.insert_dedup, (m.sender, m.cid, m.channel, m.seq, m.ts, stamp)))
+    writes: list[tuple[Any, Any]] = [
+        (batch, None) for batch in _message_batches(st, lease.epoch, stored, big)
+    ]
+    writes += [
+        (st.insert_dedup, (m.sender, m.cid, m.channel, m.seq, m.ts, _write_time(lease.epoch, m.seq)))
+        for m in stored
+    ]
     await execute_all(session, writes)
     # The epoch read must start after the writes completed (step 3 above);
     # moving the head may run alongside it: a fenced head write always loses.
@@ -213,6 +203,39 @@ async def _write(cluster: ScyllaCluster, lease: SeqLease, stored: list[Message])
     epoch = None if now is None else now[0]
     if epoch != lease.epoch:
         raise Fenced(f"channel {lease.channel}: lease epoch {lease.epoch}, head epoch {epoch}")
+
+
+def _message_batches(
+    st: Any, epoch: int, stored: list[Message], big: set[int]
+) -> list[BatchStatement]:
+    """The message rows as single-partition unlogged batches (one mutation
+    each), at most _BATCH_BYTES of rows per batch and never across buckets."""
+    batches: list[BatchStatement] = []
+    size = _BATCH_BYTES
+    current_bucket = None
+    for m in stored:
+        is_big = m.seq in big
+        row = _ROW_BYTES + (0 if is_big else len(m.body.encode()))
+        if size + row > _BATCH_BYTES or bucket(m.seq) != current_bucket:
+            batches.append(new_batch())
+            size, current_bucket = 0, bucket(m.seq)
+        size += row
+        batches[-1].add(
+            st.insert_message,
+            (
+                m.channel,
+                bucket(m.seq),
+                m.seq,
+                m.sender,
+                m.device,
+                m.ts,
+                m.cid,
+                is_big,
+                UNSET_VALUE if is_big else m.body,
+                _write_time(epoch, m.seq),
+            ),
+        )
+    return batches
 
 
 async def last_seqs(cluster: ScyllaCluster, channels: Sequence[int]) -> dict[int, int]:

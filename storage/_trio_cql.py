@@ -27,7 +27,7 @@ from cassandra.cluster import NoHostAvailable, ResultSet, Session
 from cassandra.connection import ConnectionException
 from cassandra.protocol import RequestExecutionException as ServerRefused
 from cassandra.protocol import ServerError
-from cassandra.query import Statement
+from cassandra.query import BatchStatement, BatchType, Statement
 
 from ._errors import StoreError, Unavailable
 
@@ -132,6 +132,13 @@ class Pending:
             return self._future.result()
         except Exception as exc:
             raise translate(exc) from exc
+
+
+def new_batch() -> BatchStatement:
+    """An unlogged batch: for rows of one partition, applied as one mutation."""
+    batch = BatchStatement(batch_type=BatchType.UNLOGGED)
+    batch.is_idempotent = True
+    return batch
 
 
 def send(

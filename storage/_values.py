@@ -35,6 +35,15 @@ class Device:
 
 
 @frozen
+class Activity:
+    """A device seen active at `when` (ms since the epoch)."""
+
+    user: int
+    device: int
+    when: int
+
+
+@frozen
 class Channel:
     channel: int
     kind: ChannelKind

@@ -12,6 +12,7 @@ import pytest
 import trio
 
 from storage import (
+    Activity,
     Channel,
     ChannelKind,
     Device,
@@ -140,14 +141,34 @@ async def test_touch_records_device_and_user_activity(store: Store) -> None:
     await store.add_device(device, token_hash(token))
     assert await store.last_active([user, idle]) == {}
 
-    await store.touch_device(user, device.device, NOW + 5_000)
+    await store.touch_devices([Activity(user, device.device, NOW + 5_000)])
     assert await store.devices(user) == [Device(user, device.device, "phone", NOW, NOW + 5_000)]
     assert await store.last_active([user, idle]) == {user: NOW + 5_000}
 
-    await store.touch_device(user, device.device, NOW + 9_000)
+    await store.touch_devices([Activity(user, device.device, NOW + 9_000)])
     touched = await store.device_by_token(token_hash(token))
     assert touched is not None and touched.last_active == NOW + 9_000
     assert await store.last_active(iter([idle, user])) == {user: NOW + 9_000}
+
+
+async def test_many_devices_are_touched_in_one_call_and_time_never_goes_back(store: Store) -> None:
+    users = [new_id() for _ in range(3)]
+    devices = [new_device(user) for user in users for _ in range(2)]
+    for device in devices:
+        await store.add_device(device, token_hash(new_token()))
+    await store.touch_devices(
+        [Activity(d.user, d.device, NOW + 1_000 * i) for i, d in enumerate(devices, start=1)]
+        # Reported late, and again in the same call: never moves backwards.
+        + [Activity(d.user, d.device, NOW + 1) for d in devices]
+    )
+    for i, user in enumerate(users):
+        assert {d.device: d.last_active for d in await store.devices(user)} == {
+            devices[j].device: NOW + 1_000 * (j + 1) for j in (2 * i, 2 * i + 1)
+        }
+    assert await store.last_active(users) == {
+        user: NOW + 1_000 * (2 * i + 2) for i, user in enumerate(users)
+    }
+    await store.touch_devices([])
 
 
 async def test_revoked_device_is_forgotten(store: Store) -> None:
@@ -164,7 +185,7 @@ async def test_revoked_device_is_forgotten(store: Store) -> None:
     assert await store.devices(user) == [kept]
     assert await store.push_targets(user) == {}
     # A session still open on the revoked device must not bring it back.
-    await store.touch_device(user, revoked.device, NOW + 1_000)
+    await store.touch_devices([Activity(user, revoked.device, NOW + 1_000)])
     assert await store.devices(user) == [kept]
     assert await store.device_by_token(token_hash(revoked_token)) is None
     assert await store.revoke_device(user, revoked.device) is False

@@ -1,0 +1,46 @@
+"""ActivityLog: device activity written behind, in batches, on a real store."""
+
+from __future__ import annotations
+
+import trio
+
+from actors._activity import BATCH, ActivityLog
+from storage import Device, Store, new_token, token_hash
+
+from ..storage.fresh import NOW, new_id
+
+
+async def add_devices(store: Store, count: int) -> list[Device]:
+    user = new_id()
+    devices = [Device(user, new_id(), "phone", NOW, NOW) for _ in range(count)]
+    for device in devices:
+        await store.add_device(device, token_hash(new_token()))
+    return devices
+
+
+async def test_recorded_activity_is_stored_latest_time_first(store: Store) -> None:
+    devices = await add_devices(store, BATCH + 5)  # more than one store call
+    log = ActivityLog(store)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(log.run)
+        for i, device in enumerate(devices):
+            log.record(device.user, device.device, NOW + 10 + i)
+            log.record(device.user, device.device, NOW + 1)  # late news: ignored
+        with trio.fail_after(30):
+            while {d.last_active for d in await store.devices(devices[0].user)} == {NOW}:
+                await trio.sleep(0.01)
+            await trio.testing.wait_all_tasks_blocked()  # the log waits for news again
+        nursery.cancel_scope.cancel()
+    stored = {d.device: d.last_active for d in await store.devices(devices[0].user)}
+    assert stored == {d.device: NOW + 10 + i for i, d in enumerate(devices)}
+    assert await store.last_active([devices[0].user]) == {devices[0].user: NOW + 10 + BATCH + 4}
+
+
+async def test_what_is_recorded_when_the_node_stops_is_written_on_the_way_out(store: Store) -> None:
+    [device] = await add_devices(store, 1)
+    log = ActivityLog(store)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(log.run)
+        log.record(device.user, device.device, NOW + 7)
+        nursery.cancel_scope.cancel()  # before the log's task ran again
+    assert [d.last_active for d in await store.devices(device.user)] == [NOW + 7]

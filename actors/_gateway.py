@@ -57,11 +57,13 @@ class Gateway:
             shutdown=1.0,
         )
         self._listener = trio.CancelScope()
+        self._live: set[DeviceSession] = set()  # sessions running now
         self.port: int | None = None
 
     async def run(self, *, task_status: trio.TaskStatus[Gateway] = trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
             await nursery.start(self._sessions.run)
+            nursery.start_soon(self._close_idle_sessions)
             with self._listener:
                 server = await nursery.start(
                     partial(
@@ -85,12 +87,22 @@ class Gateway:
     async def drain(self, retry_ms: int, timeout: float) -> None:
         """Stop accepting; give every device `bye` (draining) once its sends are answered."""
         self._listener.cancel()
-        sessions = [child.value for child in self._sessions.which_children() if child.running]
         with trio.move_on_after(timeout):
             async with trio.open_nursery() as nursery:
-                for session in sessions:
-                    if isinstance(session, DeviceSession):
-                        nursery.start_soon(session.drain, retry_ms)
+                for session in list(self._live):
+                    nursery.start_soon(session.drain, retry_ms)
+
+    async def _close_idle_sessions(self) -> None:
+        """Every half heartbeat, close the sessions silent for the idle timeout.
+
+        So a device is closed at most half a heartbeat after its timeout.
+        """
+        interval = self._services.limits.heartbeat / 2
+        while True:
+            await trio.sleep(interval)
+            now = trio.current_time()
+            for session in list(self._live):
+                session.close_if_idle(now)
 
     async def _accept(self, request: WebSocketRequest) -> None:
         if request.path != RESOURCE:
@@ -119,4 +131,8 @@ class Gateway:
             outbound_queue=self._outbound_queue,
             ask_timeout=self._ask_timeout,
         )
-        await session.run(task_status=task_status)
+        self._live.add(session)
+        try:
+            await session.run(task_status=task_status)
+        finally:
+            self._live.discard(session)

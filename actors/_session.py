@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 from collections.abc import Hashable
 from functools import partial
 
@@ -161,6 +162,8 @@ class DeviceSession:
         self._closing = False  # the writer started the close handshake
         self._posts_pending = 0
         self._requests_running = 0  # being answered now (sends not counted)
+        self._busy_seen = -math.inf  # when the idle check last found a request running
+        self._idle_closed = False
         self._posts_done = trio.Event()
         self.finished = trio.Event()
 
@@ -184,7 +187,6 @@ class DeviceSession:
                         )
                     )
                     self._ref = SessionRef(writer, self)
-                    nursery.start_soon(self._idle_watchdog)
                     task_status.started(self)
                     await self._read(nursery)
                     # A close of ours ends the reader at once; cancelling then
@@ -222,27 +224,26 @@ class DeviceSession:
             self._slow = True
             self._nursery.start_soon(self._slow_consumer_watchdog)
 
-    async def _idle_watchdog(self) -> None:
-        """Close a device that sent nothing for `idle_timeout` seconds (`bye` idle).
+    def close_if_idle(self, now: float) -> None:
+        """Close the device if it sent nothing for `idle_timeout` seconds (`bye` idle).
 
-        Any frame counts, a `ping` most of all; WebSocket-level pings do not:
-        trio-websocket answers them itself, and a client that only does that
-        is not running the protocol's heartbeat.
+        The gateway calls this for every session every few seconds: one task
+        for all connections, rather than a watchdog task (and its memory)
+        each. Any frame counts as activity, a `ping` most of all; WebSocket
+        pings do not: trio-websocket answers them itself, and a client that
+        only does that is not running the protocol's heartbeat.
         """
-        timeout = self._services.limits.idle_timeout
-        while True:
-            deadline = self._protocol.last_activity + timeout
-            now = trio.current_time()
-            if now >= deadline:
-                if self._requests_running:
-                    # Waiting on us is not silence: a device whose auth is
-                    # queued behind a busy store must not be cut off for it.
-                    deadline = now + timeout
-                else:
-                    assert self._ref is not None
-                    self._services.tell_session(self._ref, Disconnect(ByeReason.IDLE.value))
-                    return
-            await trio.sleep_until(deadline)
+        if self._idle_closed or self._ref is None:
+            return
+        if self._requests_running:
+            # Waiting on us is not silence: a device whose auth is queued
+            # behind a busy store must not be cut off for it.
+            self._busy_seen = now
+            return
+        last = max(self._protocol.last_activity, self._busy_seen)
+        if now >= last + self._services.limits.idle_timeout:
+            self._idle_closed = True
+            self._services.tell_session(self._ref, Disconnect(ByeReason.IDLE.value))
 
     async def _slow_consumer_watchdog(self) -> None:
         await trio.sleep(SLOW_CONSUMER_GRACE)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import math
+import time
 from collections.abc import Callable, Iterable
 
-from attrs import frozen
+from attrs import field, frozen
 
 import trio
 
@@ -22,6 +24,32 @@ log = logging.getLogger(__name__)
 CHANNEL_READ_CONCURRENCY = 16
 
 
+class DroppedDeliveries:
+    """Counts deliveries dropped at full user mailboxes, logged at most every
+    LOG_INTERVAL seconds: an overflowing mailbox drops thousands in a burst,
+    and one line per drop would bury the log (and slow the node further)."""
+
+    LOG_INTERVAL = 10.0
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._count = 0
+        self._logged_at = -math.inf
+
+    def record(self, user: int) -> None:
+        self._count += 1
+        now = self._clock()
+        if now - self._logged_at >= self.LOG_INTERVAL:
+            log.warning(
+                "dropped %d deliveries at full user mailboxes (the latest for user %d);"
+                " their devices fill the gaps with sync",
+                self._count,
+                user,
+            )
+            self._count = 0
+            self._logged_at = now
+
+
 @frozen
 class Services:
     store: Store
@@ -31,6 +59,7 @@ class Services:
     channels: Registry
     timers: Timers
     activity: ActivityLog
+    dropped: DroppedDeliveries = field(factory=DroppedDeliveries)
 
     def tell_session(self, session: ActorRef, message: object) -> bool:
         """Hand a frame to a session without waiting; False if it is gone.
@@ -62,7 +91,7 @@ class Services:
                 self.users.ref(key).tell_nowait(message)
             except MailboxFull:
                 # Its devices see a seq gap and fill it with `sync`.
-                log.warning("user %d: mailbox full, dropped a delivery", user)
+                self.dropped.record(user)
             except ActorDead:
                 pass  # shutting down
 

@@ -17,8 +17,12 @@ BUCKET_SIZE = 1000
 # Bodies up to this many UTF-8 bytes are stored inline in the messages row.
 INLINE_BODY_MAX = 2048
 
-_KEYSPACE = re.compile(r"[a-z][a-z0-9_]{0,47}")
-_DATACENTER = re.compile(r"[A-Za-z0-9_.-]+")
+KEYSPACE_NAME = re.compile(r"[a-z][a-z0-9_]{0,47}")
+DATACENTER_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+
+# The consistency levels the fencing argument (see _scylla_messages) allows:
+# every write and read must reach a quorum.
+QUORUM_LEVELS = ("LOCAL_QUORUM", "QUORUM", "EACH_QUORUM", "ALL")
 
 
 def bucket(seq: int) -> int:
@@ -76,9 +80,9 @@ _TABLES = (
 
 def schema_statements(keyspace: str, local_dc: str, replication_factor: int) -> list[str]:
     """CREATE ... IF NOT EXISTS for the keyspace and every table: safe to rerun."""
-    if not _KEYSPACE.fullmatch(keyspace):
+    if not KEYSPACE_NAME.fullmatch(keyspace):
         raise ValueError(f"keyspace {keyspace!r} is not a lower-case CQL identifier")
-    if not _DATACENTER.fullmatch(local_dc):
+    if not DATACENTER_NAME.fullmatch(local_dc):
         raise ValueError(f"datacenter name {local_dc!r}")
     if replication_factor < 1:
         raise ValueError(f"replication factor {replication_factor} < 1")

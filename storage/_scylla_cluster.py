@@ -14,19 +14,16 @@ from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, S
 from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
 from cassandra.query import PreparedStatement, tuple_factory
 
-from ._cql_schema import schema_statements
+from ._cql_schema import QUORUM_LEVELS, schema_statements
 from ._errors import StoreError
 from ._trio_cql import translate
 
-# The fencing argument (see _scylla_messages) needs every write and read to
-# reach a quorum; each level maps to the serial level whose Paxos rounds
-# intersect with it. LOCAL_*: linearizable within one datacenter only, so a
-# multi-DC deployment that moves channels across DCs wants QUORUM.
+# Each quorum level maps to the serial level whose Paxos rounds intersect
+# with it. LOCAL_*: linearizable within one datacenter only, so a multi-DC
+# deployment that moves channels across DCs wants QUORUM.
 _SERIAL_FOR = {
-    "LOCAL_QUORUM": ConsistencyLevel.LOCAL_SERIAL,
-    "QUORUM": ConsistencyLevel.SERIAL,
-    "EACH_QUORUM": ConsistencyLevel.SERIAL,
-    "ALL": ConsistencyLevel.SERIAL,
+    level: ConsistencyLevel.LOCAL_SERIAL if level.startswith("LOCAL_") else ConsistencyLevel.SERIAL
+    for level in QUORUM_LEVELS
 }
 
 # The protocol version scylla-driver's own CI covers; ScyllaDB and Cassandra

@@ -25,6 +25,8 @@ from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType, TracebackType
 
+from .config import parse_contact_points
+
 __all__ = [
     "CASSANDRA_VERSION",
     "CQL_ENV",
@@ -33,7 +35,6 @@ __all__ = [
     "cache_dir",
     "contact_points_from_env",
     "fetch",
-    "parse_contact_points",
 ]
 
 CASSANDRA_VERSION = "5.0.9"
@@ -59,32 +60,15 @@ def _report_to_stderr(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def parse_contact_points(spec: str) -> list[tuple[str, int]]:
-    """Parse CHAT_TEST_CQL's "host:port,host:port" (port optional, IPv6 in brackets)."""
-    points = []
-    for item in spec.split(","):
-        item = item.strip()
-        if not item:
-            continue
-        if item.startswith("["):
-            host, _, rest = item[1:].partition("]")
-            port = rest.removeprefix(":") or str(CQL_DEFAULT_PORT)
-        elif item.count(":") == 1:
-            host, _, port = item.partition(":")
-        else:
-            host, port = item, str(CQL_DEFAULT_PORT)
-        if not host or not port.isdigit():
-            raise ValueError(f"{CQL_ENV}: {item!r} is not host:port")
-        points.append((host, int(port)))
-    if not points:
-        raise ValueError(f"{CQL_ENV} is set but names no host")
-    return points
-
-
 def contact_points_from_env() -> list[tuple[str, int]] | None:
     """The existing cluster named by CHAT_TEST_CQL, or None when it is unset."""
     spec = os.environ.get(CQL_ENV, "")
-    return parse_contact_points(spec) if spec.strip() else None
+    if not spec.strip():
+        return None
+    try:
+        return list(parse_contact_points(spec))
+    except ValueError as exc:
+        raise ValueError(f"{CQL_ENV}: {exc}") from None
 
 
 def cache_dir() -> Path:

@@ -48,3 +48,23 @@ async def test_embedded_store_that_cannot_be_created(command: str, tmp_path: Pat
     assert done.stdout == ""
     assert_one_line_error(done.stderr)
     assert not_a_directory.read_text() == "a file where the store's directory should be\n"
+
+
+@pytest.mark.parametrize(
+    ("flags", "complaint"),
+    [
+        (["--cql", "db:notaport"], "'db:notaport' is not host:port"),
+        (["--cql", "db:70000"], "'db:70000' is not host:port"),
+        (["--cql", "db", "--keyspace", "Chat-Prod"], "'Chat-Prod' is not a keyspace name"),
+        (["--cql", "db", "--local-dc", "dc one"], "'dc one' is not a datacenter name"),
+        (["--cql", "db", "--consistency", "ONE"], "invalid choice: 'ONE'"),
+        (["--cql", "db", "--replication-factor", "0"], "'0' is not a positive number"),
+    ],
+)
+async def test_bad_store_flags_are_usage_errors(flags: list[str], complaint: str, tmp_path: Path) -> None:
+    """Refused by the argument parser: before any connection, no traceback."""
+    done = await run("status", *flags, cwd=tmp_path)
+    assert done.status == 2
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.splitlines()[-1].startswith("chatnode status: error: "), done.stderr
+    assert complaint in done.stderr, done.stderr

@@ -261,7 +261,7 @@ class Statements:
             " USING TIMESTAMP ?"
         )
         self.tail = prepare(
-            "SELECT seq, writetime(sender) FROM messages"
+            "SELECT seq, writetime(sender), sender, cid, ts FROM messages"
             " WHERE channel = ? AND bucket = ? AND seq > ? ORDER BY seq DESC"
         )
         self.range_up = prepare(

@@ -23,6 +23,7 @@ import trio
 from attrs import define, field
 
 from ._api import Store
+from ._batcher import Batcher
 from ._embedded_schema import ensure_schema
 from ._errors import Conflict, Fenced, StoreError, Unavailable, UsernameTaken
 from ._numbering import SendKey, number_drafts, send_keys
@@ -67,12 +68,8 @@ class EmbeddedStore(Store):
         # `_limiter`, so never by two threads at once; None once closed.
         self._db: sqlite3.Connection | None = db
         self._limiter = limiter
-        # Calls waiting for the worker thread's next hop, and whether one runs.
-        self._calls: list[_Call] = []
-        self._hopping = False
-        # Appends waiting for the next group commit, and whether one runs.
-        self._appends: list[_PendingAppend] = []
-        self._committing = False
+        self._hops = Batcher(self._hop)
+        self._commits = Batcher(self._commit)
 
     @classmethod
     async def open(
@@ -105,42 +102,20 @@ class EmbeddedStore(Store):
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run `fn(connection)` on the worker thread, outside any transaction.
 
-        Calls made while the thread is busy wait in a queue and all go over
-        in its next hop, one after another: a hand-over to the thread and
-        back costs two GIL hand-offs on the event loop, so many devices
-        reconnecting at once share them instead of paying one each. Not
-        abandoned on cancellation: a call already handed over finishes (the
-        connection is never left mid-transaction) and the cancel lands after.
+        Calls made while the thread is busy wait and all go over in its next
+        hop, one after another: a hand-over to the thread and back costs two
+        GIL hand-offs on the event loop, so many devices reconnecting at once
+        share them instead of paying one each. Not abandoned on cancellation:
+        a call already handed over finishes (the connection is never left
+        mid-transaction) and the cancel lands after.
         """
         call = _Call(fn)
-        self._calls.append(call)
-        if self._hopping:
-            try:
-                await call.done.wait()
-            except trio.Cancelled:
-                if call in self._calls:  # not handed over yet: never run
-                    self._calls.remove(call)
-                    raise
-                with trio.CancelScope(shield=True):
-                    await call.done.wait()
-                raise
-        else:
-            # Shielded: the waiters depend on the leader finishing every hop.
-            with trio.CancelScope(shield=True):
-                await self._hop()
+        await self._hops.submit(call)
         assert call.result is not None
         return call.result.unwrap()  # type: ignore[no-any-return]
 
-    async def _hop(self) -> None:
-        self._hopping = True
-        try:
-            while self._calls:
-                batch, self._calls = self._calls, []
-                await trio.to_thread.run_sync(self._run_calls, batch, limiter=self._limiter)
-                for call in batch:
-                    call.done.set()
-        finally:
-            self._hopping = False
+    async def _hop(self, batch: list[_Call]) -> None:
+        await trio.to_thread.run_sync(self._run_calls, batch, limiter=self._limiter)
 
     def _run_calls(self, batch: list[_Call]) -> None:
         """On the worker thread: every call of one hop, in order."""
@@ -381,49 +356,24 @@ class EmbeddedStore(Store):
         """Group commit: appends waiting at the same time share one transaction.
 
         Every append must reach the disk before it returns, and an fsync per
-        append would cap the node at about a thousand a second. So the first
-        caller to find no commit in progress leads: it writes every append
-        queued by then in one transaction (each in a savepoint, so a fenced
-        one fails alone) and repeats while more arrive; the others wait for
-        their own outcome.
+        append would cap the node at about a thousand a second. So appends
+        made while a commit is in progress wait, and all go in the next one:
+        one transaction, each in a savepoint, so a fenced one fails alone.
         """
         if not drafts:
             return []
         pending = _PendingAppend(lease, after, tuple(drafts))
-        self._appends.append(pending)
-        if self._committing:
-            try:
-                await pending.done.wait()
-            except trio.Cancelled:
-                if pending in self._appends:  # not picked up yet: never written
-                    self._appends.remove(pending)
-                    raise
-                # Being written: its outcome is on its way; the cancel lands after.
-                with trio.CancelScope(shield=True):
-                    await pending.done.wait()
-                raise
-        else:
-            # Shielded: the waiters depend on the leader finishing every batch.
-            with trio.CancelScope(shield=True):
-                await self._commit_queued()
+        await self._commits.submit(pending)
         if pending.error is not None:
             raise pending.error
         return pending.results
 
-    async def _commit_queued(self) -> None:
-        self._committing = True
+    async def _commit(self, batch: list[_PendingAppend]) -> None:
         try:
-            while self._appends:
-                batch, self._appends = self._appends, []
-                try:
-                    await self._transaction(partial(_append_batch, batch))
-                except StoreError as exc:
-                    for pending in batch:
-                        pending.error = exc
-                for pending in batch:
-                    pending.done.set()
-        finally:
-            self._committing = False
+            await self._transaction(partial(_append_batch, batch))
+        except StoreError as exc:
+            for pending in batch:
+                pending.error = exc
 
     async def last_seqs(self, channels: Sequence[int]) -> dict[int, int]:
         wanted = _json_list(channels)
@@ -539,7 +489,6 @@ def _connect(path: str, busy_timeout: float) -> sqlite3.Connection:
 @define(eq=False)
 class _Call:
     fn: Callable[[sqlite3.Connection], object]
-    done: trio.Event = field(factory=trio.Event)
     result: outcome.Outcome[object] | None = None
 
 
@@ -548,7 +497,6 @@ class _PendingAppend:
     lease: SeqLease
     after: int
     drafts: tuple[Draft, ...]
-    done: trio.Event = field(factory=trio.Event)
     results: list[Message | Dedup] = field(factory=list)
     error: StoreError | None = None
 

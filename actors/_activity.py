@@ -25,10 +25,14 @@ BATCH = 1000
 #: Seconds a stopping node spends writing what is recorded.
 FINAL_WRITE_TIMEOUT = 2.0
 
+#: Seconds between attempts while the store refuses the writes.
+RETRY_AFTER = 5.0
+
 
 class ActivityLog:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, retry_after: float = RETRY_AFTER) -> None:
         self._store = store
+        self._retry_after = retry_after
         # The latest time per (user, device) not written yet: one entry per
         # device however often it is seen, so the log is bounded by devices.
         self._pending: dict[tuple[int, int], int] = {}
@@ -46,13 +50,18 @@ class ActivityLog:
             while True:
                 await self._recorded.wait()
                 self._recorded = trio.Event()
-                await self._write()
+                if not await self._write():
+                    await trio.sleep(self._retry_after)
+                    self._recorded.set()  # what is kept is news enough
         finally:
             with trio.CancelScope(shield=True), trio.move_on_after(FINAL_WRITE_TIMEOUT):
                 await self._write()
 
-    async def _write(self) -> None:
-        """Write what is recorded; an entry leaves only once it is stored."""
+    async def _write(self) -> bool:
+        """Write what is recorded; an entry leaves only once it is stored.
+
+        False when the store refused: what is recorded is kept for the retry.
+        """
         while self._pending:
             batch = [
                 Activity(user, device, when)
@@ -61,10 +70,10 @@ class ActivityLog:
             try:
                 await self._store.touch_devices(batch)
             except StoreError as exc:
-                # Kept, and tried again with the next activity recorded.
                 log.warning("last activity of %d devices not stored yet: %s", len(batch), exc)
-                return
+                return False
             for written in batch:
                 key = (written.user, written.device)
                 if self._pending.get(key) == written.when:
                     del self._pending[key]
+        return True

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
+
 import trio
 
 from actors._activity import BATCH, ActivityLog
-from storage import Device, Store, new_token, token_hash
+from storage import Device, EmbeddedStore, Store, new_token, token_hash
 
 from ..storage.fresh import NOW, new_id
 
@@ -44,3 +47,29 @@ async def test_what_is_recorded_when_the_node_stops_is_written_on_the_way_out(st
         log.record(device.user, device.device, NOW + 7)
         nursery.cancel_scope.cancel()  # before the log's task ran again
     assert [d.last_active for d in await store.devices(device.user)] == [NOW + 7]
+
+
+async def test_activity_the_store_refused_is_written_once_it_accepts(tmp_path: Path) -> None:
+    """Another process holds the database's write lock for a while: the log
+    keeps what it recorded and writes it after the lock is gone, with no
+    further activity to prompt it."""
+    path = tmp_path / "chat.db"
+    store = await EmbeddedStore.open(path, busy_timeout=0.05)
+    try:
+        [device] = await add_devices(store, 1)
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # the write lock, as a backup tool would hold it
+        log = ActivityLog(store, retry_after=0.05)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(log.run)
+            log.record(device.user, device.device, NOW + 3)
+            await trio.sleep(0.3)  # refused at least once meanwhile
+            assert [d.last_active for d in await store.devices(device.user)] == [NOW]
+            other.execute("ROLLBACK")
+            other.close()
+            with trio.fail_after(10):
+                while [d.last_active for d in await store.devices(device.user)] != [NOW + 3]:
+                    await trio.sleep(0.01)
+            nursery.cancel_scope.cancel()
+    finally:
+        await store.aclose()

@@ -151,6 +151,17 @@ async def test_a_child_that_cannot_start_fails_the_supervisor_start() -> None:
     assert lab.log == [("start", "a"), ("start", "b"), ("stop", "b"), ("stop", "a")]
 
 
+async def test_a_middle_child_that_cannot_start_stops_only_the_ones_started() -> None:
+    """The children after it never started: stopping must not wait for them
+    (it once waited forever, and `chatnode serve` on a port in use hung)."""
+    lab = Lab(fail_starts={"b"})
+    with trio.fail_after(5):  # a bound on a hang, not a speed assertion
+        async with trio.open_nursery() as nursery:
+            with pytest.raises(Boom, match="b cannot start"):
+                await nursery.start(tree(lab, Strategy.REST_FOR_ONE, ("a", P), ("b", P), ("c", P)).run)
+    assert lab.log == [("start", "a"), ("stop", "a")]
+
+
 async def test_failed_restarts_count_towards_intensity(autojump_clock: object) -> None:
     lab = Lab()
     sup = tree(lab, Strategy.ONE_FOR_ONE, ("a", P), ("b", P), intensity=3)

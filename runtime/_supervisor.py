@@ -205,7 +205,11 @@ class Supervisor(SupervisorBase):
                     for child in list(self._children):
                         await self._start(child)
                 except Exception as exc:
-                    logger.error("%s: child %r failed to start", self.name, child.name, exc_info=exc)
+                    # One line: the error itself, with its traceback, goes to
+                    # whoever started this supervisor.
+                    logger.error(
+                        "%s: child %r failed to start: %s: %s", self.name, child.name, type(exc).__name__, exc
+                    )
                     failure = exc
                 else:
                     task_status.started(self)

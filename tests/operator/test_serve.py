@@ -68,9 +68,11 @@ async def test_serve_on_a_port_in_use_exits_instead_of_hanging(tmp_path: Path) -
         taken.listen()
         port = taken.getsockname()[1]
         done = await run("serve", "--port", str(port), "--store", str(tmp_path / "chat.db"), cwd=tmp_path)
-    assert done.status != 0
+    assert done.status == 2
     assert done.stdout == "", "it never said it listens"
-    assert "Address already in use" in done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    last = done.stderr.splitlines()[-1]
+    assert last.startswith("chatnode: cannot listen: ") and "Address already in use" in last, done.stderr
 
 
 @define

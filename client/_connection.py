@@ -11,6 +11,7 @@ app has not read yet, and an app may await requests inside its event loop.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import TypeVar
@@ -34,6 +35,9 @@ logger = logging.getLogger(__name__)
 
 EventHandler = Callable[[ServerEvent], None]
 """Called by the reader for each event. Must not block; raise EventOverflow to drop the connection."""
+
+#: Seconds a connection cancelled from outside gives its close frame to go out.
+CANCELLED_CLOSE_GRACE = 0.1
 
 _OUTBOX = 64  # frames queued for the writer; past it, callers wait (back-pressure from the socket)
 
@@ -248,7 +252,13 @@ class Connection(SessionApi):
             self._local_reason = reason
         # Shielded and bounded: closing must finish even when the caller is
         # being cancelled, and must not hang on a node that stopped answering.
-        with trio.move_on_after(self._close_timeout, shield=True):
+        timeout = self._close_timeout
+        if trio.current_effective_deadline() == -math.inf:
+            # Cancelled from outside: trio-websocket's reader is cancelled with
+            # us, so the node's close reply would never be read. Send the close
+            # frame and go, rather than wait out the whole timeout for nothing.
+            timeout = min(timeout, CANCELLED_CLOSE_GRACE)
+        with trio.move_on_after(timeout, shield=True):
             if self._handshake_over is not None:
                 # Another task is closing. trio-websocket returns at once to a
                 # second aclose; wait instead, so that open() does not cancel

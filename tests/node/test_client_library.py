@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import trio
+import trio.testing
 from attrs import define, field
 from trio_websocket import ConnectionClosed, open_websocket_url
 
@@ -358,3 +359,26 @@ async def test_a_device_that_stops_reading_gets_bye_while_the_others_receive_eve
     assert got == list(range(1, len(got) + 1)), "what it was sent, it got in order"
     assert len(got) < sent, "and not the rest: it was cut off"
     assert received == list(range(1, sent + 1)), "the listener got every message, once, in order"
+
+
+@pytest.fixture
+def patient_autojump_clock() -> trio.testing.MockClock:
+    """Virtual time that jumps only after a real second with nothing to do,
+    so the real sockets always get their turn first."""
+    return trio.testing.MockClock(autojump_threshold=1.0)
+
+
+async def test_a_connection_cancelled_from_outside_does_not_wait_out_its_close_timeout(
+    node: Node, patient_autojump_clock: trio.testing.MockClock
+) -> None:
+    """Its reader is cancelled with it, so the node's close reply cannot be
+    read: waiting for it would only ever end at the close timeout."""
+    credentials = await new_device(node.url, await sign_up(node.url, "alice"))
+    close_timeout = 5.0
+    with trio.CancelScope() as outside:
+        async with Connection.open(node.url, close_timeout=close_timeout) as conn:
+            await conn.auth(credentials.token)
+            cancelled_at = trio.current_time()
+            outside.cancel()
+            await trio.sleep_forever()
+    assert trio.current_time() - cancelled_at < close_timeout

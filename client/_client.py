@@ -30,7 +30,16 @@ from ._api import SessionApi, new_cid
 from ._backoff import Backoff
 from ._connection import Connection, EventOverflow
 from ._cursors import CursorTracker, Verdict
-from ._errors import BadCredentials, BadToken, ChatError, ClientClosed, ConnectionLost, NotMember, ProtocolError
+from ._errors import (
+    BadCredentials,
+    BadToken,
+    ChatError,
+    ClientClosed,
+    ConnectionLost,
+    NotMember,
+    ProtocolError,
+    Unavailable,
+)
 from ._events import ChannelEvent, Disconnected, PresenceEvent, Reconnected, ServerEvent, TypingEvent
 from ._nursery import background_nursery
 from ._presence import PresenceCache
@@ -92,9 +101,10 @@ class ChatClient(SessionApi):
 
     Requests wait for a connection while the client is reconnecting (bound
     them with trio.move_on_after if needed). Requests that are safe to repeat
-    (send with its cid, sync, read, ...) are retried on the next connection;
-    the others (group, invite, leave, typing, revoke, logout) raise
-    ConnectionLost when the connection drops under them. Once the client has
+    (send with its cid, sync, read, ...) are retried on the next connection,
+    and after a back-off when the node answers `unavailable`; the others
+    (group, invite, leave, typing, revoke, logout) raise ConnectionLost when
+    the connection drops under them, and Unavailable. Once the client has
     stopped, every request raises ClientClosed.
     """
 
@@ -203,6 +213,7 @@ class ChatClient(SessionApi):
     # -- requests ---------------------------------------------------------------
 
     async def request(self, request: rq.Request[R]) -> R:
+        retries = Backoff(self._options.backoff_base, self._options.backoff_cap, self._backoff.rng)
         while True:
             conn = await self._connection()
             try:
@@ -210,6 +221,13 @@ class ChatClient(SessionApi):
             except ConnectionLost:
                 if not request.IDEMPOTENT:
                     raise
+            except Unavailable as refused:
+                # A draining node or a store briefly down: a request safe to
+                # repeat waits (jittered, growing) and goes again, on the next
+                # connection if this one is ending.
+                if not request.IDEMPOTENT:
+                    raise
+                await trio.sleep(retries.next_delay(floor=(refused.retry or 0) / 1000))
 
     async def send(self, channel: int, body: str, cid: str | None = None) -> Sent:
         """Store a message; retried with the same cid across reconnects, so it is stored once."""

@@ -9,7 +9,9 @@ network: a device that stops reading is cut off while the others keep up.
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Sequence
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -19,6 +21,7 @@ from attrs import define, field
 from trio_websocket import ConnectionClosed, open_websocket_url
 
 from actors import Node
+from storage import EmbeddedStore
 from actors.protocol import Limits
 from client import (
     ByeEvent,
@@ -382,3 +385,38 @@ async def test_a_connection_cancelled_from_outside_does_not_wait_out_its_close_t
             outside.cancel()
             await trio.sleep_forever()
     assert trio.current_time() - cancelled_at < close_timeout
+
+
+async def test_a_send_the_node_refuses_as_unavailable_is_retried_and_stored_once(
+    tmp_path: Path, nursery: trio.Nursery
+) -> None:
+    """A backup (another connection) holds the database's write lock: the node
+    answers `unavailable`, and ChatClient sends again until it is stored."""
+    path = tmp_path / "chat.db"
+    store = await EmbeddedStore.open(path, busy_timeout=0.05)
+    node = await nursery.start(Node(node_config(), store).run)
+    alice, bob = await sign_up(node.url, "alice"), await sign_up(node.url, "bob")
+    async with (
+        online(node.url, await new_device(node.url, alice)) as a,
+        ChatClient.connect(
+            node.url, TokenAuth((await new_device(node.url, bob)).token), options=QUICK_RECONNECT
+        ) as b,
+    ):
+        channel = await a.direct(bob.user)
+        backup = sqlite3.connect(path, isolation_level=None)
+        backup.execute("BEGIN IMMEDIATE")
+        outcome: list[Sent] = []
+
+        async def send() -> None:
+            outcome.append(await b.send(channel, "through the lock", cid="held-up"))
+
+        async with trio.open_nursery() as sending:
+            sending.start_soon(send)
+            await trio.sleep(0.5)  # refused, and retried, meanwhile
+            assert not outcome
+            backup.execute("ROLLBACK")
+            backup.close()
+        page = await a.sync(channel, 0)
+    await node.drain()
+    await store.aclose()
+    assert [(m.cid, m.seq) for m in page.messages] == [("held-up", outcome[0].seq)]

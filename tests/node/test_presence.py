@@ -8,13 +8,18 @@ network in tests/actors.
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
+
 import pytest
 import trio
 
 from actors import Node
+from storage import EmbeddedStore
 from actors.protocol import Limits
 from client import ByeEvent, NotMember, PresenceEvent, ReceiptEvent, TypingEvent
 
+from .conftest import node_config
 from .people import messages, new_device, next_event, online, queued_events, sign_up
 
 GRACE = 2.0
@@ -143,3 +148,38 @@ async def test_typing_and_read_are_for_members_only(node: Node) -> None:
             await e.typing(channel)
         with pytest.raises(NotMember):
             await e.read(channel, 1)
+
+
+async def test_a_device_waiting_on_its_own_request_is_not_closed_as_idle(
+    limits: Limits, tmp_path: Path, nursery: trio.Nursery
+) -> None:
+    """A backup (another connection) holds the database's write lock for
+    longer than the idle timeout while the device's `group` request waits on
+    it; the device sends nothing else meanwhile. Waiting on the node is not
+    silence: it gets its answer, not `bye` idle."""
+    path = tmp_path / "chat.db"
+    held = limits.idle_timeout + 1.5
+    store = await EmbeddedStore.open(path, busy_timeout=held + 5)
+    node = await nursery.start(Node(node_config(limits=limits), store).run)
+    alice = await sign_up(node.url, "alice")
+    async with online(node.url, await new_device(node.url, alice), heartbeat=False) as device:
+        backup = sqlite3.connect(path, isolation_level=None)
+        backup.execute("BEGIN IMMEDIATE")
+        created: list[int] = []
+
+        async def create_group() -> None:
+            created.append(await device.group("held up", []))
+
+        async with trio.open_nursery() as waiting:
+            waiting.start_soon(create_group)
+            await trio.sleep(held)  # past the idle timeout, the request in flight
+            assert not created, "the store was locked all along"
+            backup.execute("ROLLBACK")
+            backup.close()
+        assert not device.closed
+        assert not [ev for ev in queued_events(device) if isinstance(ev, ByeEvent)]
+        # Silent from here on: closed as idle once the timeout has passed again.
+        bye = await next_event(device, ByeEvent, timeout=limits.idle_timeout + 5)
+        assert bye.reason == "idle"
+    await node.drain()
+    await store.aclose()

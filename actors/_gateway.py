@@ -57,7 +57,9 @@ class Gateway:
             shutdown=1.0,
         )
         self._listener = trio.CancelScope()
-        self._live: set[DeviceSession] = set()  # sessions running now
+        # Sessions running now. The supervisor knows them too, but this is what
+        # the idle sweep walks every half heartbeat, without a ChildInfo each.
+        self._live: set[DeviceSession] = set()
         self.port: int | None = None
 
     async def run(self, *, task_status: trio.TaskStatus[Gateway] = trio.TASK_STATUS_IGNORED) -> None:
@@ -101,7 +103,7 @@ class Gateway:
         while True:
             await trio.sleep(interval)
             now = trio.current_time()
-            for session in list(self._live):
+            for session in self._live:  # no await in here: the set stays as it is
                 session.close_if_idle(now)
 
     async def _accept(self, request: WebSocketRequest) -> None:

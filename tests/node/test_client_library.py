@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -21,7 +22,6 @@ from attrs import define, field
 from trio_websocket import ConnectionClosed, open_websocket_url
 
 from actors import Node
-from storage import EmbeddedStore
 from actors.protocol import Limits
 from client import (
     ByeEvent,
@@ -37,6 +37,7 @@ from client import (
     Sent,
     TokenAuth,
 )
+from storage import EmbeddedStore
 
 from ..conftest import OpenStore
 from . import raw
@@ -195,15 +196,21 @@ async def test_resuming_from_saved_cursors_delivers_exactly_what_was_missed(node
     assert (fence.seq, fence.body) == (14, "fence")
 
 
-async def test_after_a_reconnect_what_was_missed_arrives_once_and_in_order(node: Node, nursery: trio.Nursery) -> None:
-    relay = await nursery.start(Relay(node.url).run)
+@asynccontextmanager
+async def alice_and_bob_behind(relay: Relay, node: Node) -> AsyncIterator[tuple[Connection, ChatClient, int]]:
+    """Alice on the node directly, Bob's ChatClient through `relay`, and their direct channel."""
     alice, bob = await sign_up(node.url, "alice"), await sign_up(node.url, "bob")
     phone = await new_device(node.url, bob)
     async with (
         online(node.url, await new_device(node.url, alice)) as a,
         ChatClient.connect(relay.url, TokenAuth(phone.token), options=QUICK_RECONNECT) as b,
     ):
-        channel = await a.direct(bob.user)
+        yield a, b, await a.direct(bob.user)
+
+
+async def test_after_a_reconnect_what_was_missed_arrives_once_and_in_order(node: Node, nursery: trio.Nursery) -> None:
+    relay = await nursery.start(Relay(node.url).run)
+    async with alice_and_bob_behind(relay, node) as (a, b, channel):
         for i in range(3):
             await a.send(channel, f"live {i}")
         live, _ = await take(b, 3)
@@ -226,13 +233,7 @@ async def test_a_send_whose_reply_is_lost_is_retried_after_reconnecting_and_stor
     node: Node, nursery: trio.Nursery
 ) -> None:
     relay = await nursery.start(Relay(node.url).run)
-    alice, bob = await sign_up(node.url, "alice"), await sign_up(node.url, "bob")
-    phone = await new_device(node.url, bob)
-    async with (
-        online(node.url, await new_device(node.url, alice)) as a,
-        ChatClient.connect(relay.url, TokenAuth(phone.token), options=QUICK_RECONNECT) as b,
-    ):
-        channel = await a.direct(bob.user)
+    async with alice_and_bob_behind(relay, node) as (a, b, channel):
         relay.hold_replies()
         outcome: list[Sent] = []
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import trio
 from attrs import frozen
 
-from runtime import Actor, serve_actor
+from runtime import Actor, LocalRef, serve_actor
 
 
 @frozen
@@ -38,10 +40,14 @@ class Batcher(Actor):
         self.events.append("stopping")
 
 
+async def serve(nursery: trio.Nursery, actor: Actor) -> LocalRef:
+    return await nursery.start(partial(serve_actor, actor, key="b"))
+
+
 async def test_messages_queued_together_are_one_batch() -> None:
     actor = Batcher()
     async with trio.open_nursery() as nursery:
-        ref = await nursery.start(lambda task_status: serve_actor(actor, key="b", task_status=task_status))
+        ref = await serve(nursery, actor)
         for i in range(5):
             ref.tell_nowait(Note(str(i)))  # all queued before the actor's task runs
         await trio.testing.wait_all_tasks_blocked()
@@ -55,7 +61,7 @@ async def test_messages_queued_together_are_one_batch() -> None:
 async def test_messages_arriving_during_a_batch_form_the_next_one() -> None:
     actor = Batcher()
     async with trio.open_nursery() as nursery:
-        ref = await nursery.start(lambda task_status: serve_actor(actor, key="b", task_status=task_status))
+        ref = await serve(nursery, actor)
         actor.gate = trio.Event()
         ref.tell_nowait(Note("first"))
         await trio.testing.wait_all_tasks_blocked()  # stuck in receive("first")
@@ -70,7 +76,7 @@ async def test_messages_arriving_during_a_batch_form_the_next_one() -> None:
 async def test_a_stop_finishes_the_batch_before_stopping() -> None:
     actor = Batcher()
     async with trio.open_nursery() as nursery:
-        ref = await nursery.start(lambda task_status: serve_actor(actor, key="b", task_status=task_status))
+        ref = await serve(nursery, actor)
         actor.gate = trio.Event()
         ref.tell_nowait(Note("handled"))
         await trio.testing.wait_all_tasks_blocked()
@@ -83,7 +89,7 @@ async def test_a_stop_finishes_the_batch_before_stopping() -> None:
 async def test_an_idle_actor_is_not_told_it_drained() -> None:
     actor = Batcher()
     async with trio.open_nursery() as nursery:
-        await nursery.start(lambda task_status: serve_actor(actor, key="b", task_status=task_status))
+        await serve(nursery, actor)
         await trio.testing.wait_all_tasks_blocked()
         nursery.cancel_scope.cancel()
     assert actor.events == []

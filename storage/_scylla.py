@@ -20,6 +20,7 @@ from . import _scylla_messages as messages
 from ._api import Store
 from ._errors import StoreError, UsernameTaken
 from ._scylla_cluster import ScyllaCluster
+from ._scylla_heads import HeadCommits
 from ._trio_cql import execute, execute_all, fetch, new_batch, send
 from ._values import (
     Activity,
@@ -53,6 +54,7 @@ class ScyllaStore(Store):
     def __init__(self, cluster: ScyllaCluster, *, owns_cluster: bool = False) -> None:
         self._cluster: ScyllaCluster | None = cluster
         self._owns_cluster = owns_cluster
+        self._heads = HeadCommits(cluster)
 
     @classmethod
     async def open(
@@ -299,7 +301,7 @@ class ScyllaStore(Store):
     async def append(
         self, lease: SeqLease, after: int, drafts: Sequence[Draft]
     ) -> list[Message | Dedup]:
-        return await messages.append(self._live, lease, after, drafts)
+        return await messages.append(self._live, self._heads, lease, after, drafts)
 
     async def last_seqs(self, channels: Sequence[int]) -> dict[int, int]:
         return await messages.last_seqs(self._live, channels)

@@ -245,6 +245,7 @@ class Statements:
         self.bump_epoch = lwt(
             "UPDATE channel_heads SET epoch = ? WHERE channel = ? IF epoch = ?"
         )
+        self.epochs = prepare("SELECT channel, epoch FROM channel_heads WHERE channel IN ?")
         self.advance_head = prepare(
             "UPDATE channel_heads USING TIMESTAMP ? SET last = ? WHERE channel = ?"
         )
@@ -276,7 +277,9 @@ class Statements:
         self.origin = prepare(
             "SELECT sender, cid FROM messages WHERE channel = ? AND bucket = ? AND seq = ?"
         )
-        self.dedup = prepare("SELECT channel, seq, ts FROM dedup WHERE sender = ? AND cid = ?")
+        self.dedups = prepare(
+            "SELECT cid, channel, seq, ts FROM dedup WHERE sender = ? AND cid IN ?"
+        )
         # -- read markers
         self.advance_marker = prepare(
             "UPDATE read_markers USING TIMESTAMP ? SET seq = ? WHERE user = ? AND channel = ?"

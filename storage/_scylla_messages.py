@@ -38,12 +38,14 @@ get a message acknowledged under a seq the new holder also uses:
    scan, so an older epoch's row above it landed after that scan, i.e. it
    was fenced. Rows of the holder that wrote `last` (say it crashed between
    a message write and its head write) are adopted as stored.
-6. An append writes its rows in batches, one after another in seq order,
-   and each batch's message rows are one partition's mutation: so a failed
-   append leaves a prefix of its messages, never a gap below an adopted row.
-   A message row may land without its dedup entry (another partition), so
-   take_lease writes the entries of the rows it adopts: a retry of such a
-   send then finds the seq it was stored as instead of being stored twice.
+6. An append writes its message rows in batches, one after another in seq
+   order, and each batch is one partition's mutation: so a failed append
+   leaves a prefix of its messages, never a gap below an adopted row. Dedup
+   entries are partitions of their own, written alongside. A message row
+   may land without its entry, so take_lease writes the entries of the rows
+   it adopts: a retry of such a send then finds the seq it was stored as
+   instead of being stored twice. An entry without its row is ignored (its
+   seq is above `last`, or holds another send).
 
 Limits: seq < 2**40 and epoch < 2**23, so the timestamp fits in 63 bits.
 Both are checked. Appends must write at quorum (ScyllaCluster enforces it).
@@ -60,18 +62,15 @@ from cassandra.cluster import ResultSet
 from cassandra.query import UNSET_VALUE, BatchStatement
 
 from ._cql_schema import INLINE_BODY_MAX, bucket
-from ._errors import Conflict, Fenced, StoreError
-from ._scylla_cluster import ScyllaCluster
-from ._trio_cql import execute, execute_all, fetch, new_batch, send
+from ._errors import Conflict, StoreError
 from ._numbering import SendKey, number_drafts, send_keys
+from ._scylla_cluster import ScyllaCluster
+from ._scylla_heads import MAX_EPOCH, MAX_SEQ, HeadCommits, epoch_of, write_time
+from ._trio_cql import execute, execute_all, fetch, new_batch, send
 from ._values import Dedup, Draft, Message, SeqLease
 
 # A messages row as read: (seq, sender, device, ts, cid, big, body).
 _Row = tuple[Any, ...]
-
-_SEQ_BITS = 40
-_MAX_SEQ = (1 << _SEQ_BITS) - 1
-_MAX_EPOCH = (1 << (63 - _SEQ_BITS)) - 1
 
 # take_lease retries a lost epoch race this often, backing off from 10 ms.
 _LEASE_ATTEMPTS = 8
@@ -86,9 +85,8 @@ _BATCH_PARTITIONS = 10
 # Rows per page of a range read (at most ~2.2 KB each, see _cql_schema).
 _PAGE_ROWS = 500
 
-
-def _write_time(epoch: int, seq: int) -> int:
-    return (epoch << _SEQ_BITS) + seq
+# cids per dedup read: one statement reads that many partitions.
+_IN_KEYS = 64
 
 
 async def take_lease(cluster: ScyllaCluster, channel: int) -> SeqLease:
@@ -100,7 +98,7 @@ async def take_lease(cluster: ScyllaCluster, channel: int) -> SeqLease:
             result = await execute(session, st.claim_new_head, (channel,))
             epoch = 1
         else:
-            if seen >= _MAX_EPOCH:
+            if seen >= MAX_EPOCH:
                 raise StoreError(f"channel {channel}: epoch {seen} is at its limit")
             epoch = seen + 1
             result = await execute(session, st.bump_epoch, (epoch, channel, seen))
@@ -116,7 +114,7 @@ async def take_lease(cluster: ScyllaCluster, channel: int) -> SeqLease:
     if head is None or head[1] is None:
         last, last_epoch = 0, 1  # epoch 1 is the first any lease has
     else:
-        last, last_epoch = head[1], head[2] >> _SEQ_BITS
+        last, last_epoch = head[1], epoch_of(head[2])
     adopted = await _adoptable(cluster, channel, last, last_epoch)
     if adopted:
         # Their dedup entries may have been lost with the holder (step 6).
@@ -128,7 +126,7 @@ async def take_lease(cluster: ScyllaCluster, channel: int) -> SeqLease:
             ],
         )
         last = adopted[0][0]
-    await execute(session, st.advance_head, (_write_time(epoch, last), last, channel))
+    await execute(session, st.advance_head, (write_time(epoch, last), last, channel))
     return SeqLease(channel, epoch, last)
 
 
@@ -152,7 +150,7 @@ async def _adoptable(
         )
         for at, row in enumerate(rows):  # highest seq first
             stamp = row[1]
-            if stamp is not None and stamp >> _SEQ_BITS >= last_epoch:
+            if stamp is not None and epoch_of(stamp) >= last_epoch:
                 # Everything below the highest adoptable row counts as stored.
                 adopted = [*rows[at:], *adopted]
                 break
@@ -163,38 +161,75 @@ async def _adoptable(
 
 
 async def append(
-    cluster: ScyllaCluster, lease: SeqLease, after: int, drafts: Sequence[Draft]
+    cluster: ScyllaCluster,
+    heads: HeadCommits,
+    lease: SeqLease,
+    after: int,
+    drafts: Sequence[Draft],
 ) -> list[Message | Dedup]:
-    """Three round trips for up to ~9 messages: the dedup reads, the writes,
-    then the epoch read (plus one before the writes if a body is big, and one
-    per further batch of rows)."""
+    """Three round trips for a batch of short messages: the dedup reads (one
+    per sender), the row writes, then the head commit, shared with the other
+    channels committing at the same time (plus one round trip before the
+    writes if a body is big, and one per further messages batch)."""
     earlier = await _earlier_sends(cluster, send_keys(drafts))
     results = number_drafts(lease.channel, after, drafts, earlier)
     stored = [result for result in results if isinstance(result, Message)]
     if stored:
         await _write(cluster, lease, stored)
+        # Only now: the epoch read must start after the writes completed
+        # (step 3 above).
+        await heads.commit(lease, stored[-1].seq)
     return results
 
 
 async def _earlier_sends(cluster: ScyllaCluster, keys: set[SendKey]) -> dict[SendKey, Dedup]:
-    found: dict[SendKey, Dedup] = {}
+    """The earlier sends among `keys` that still stand: a dedup read per
+    sender (per _IN_KEYS cids), then a check of each entry found."""
+    session, st = cluster.session, cluster.statements
+    by_sender: dict[int, list[str]] = {}
+    for sender, cid in sorted(keys):
+        by_sender.setdefault(sender, []).append(cid)
+    reads = [
+        (sender, send(session, st.dedups, (sender, cids[start : start + _IN_KEYS])))
+        for sender, cids in by_sender.items()
+        for start in range(0, len(cids), _IN_KEYS)
+    ]
+    entries: list[tuple[SendKey, Dedup]] = []
+    for sender, read in reads:
+        for cid, channel, seq, ts in (await read.result()).current_rows:
+            entries.append(((sender, cid), Dedup(channel, seq, ts)))
+    if not entries:
+        return {}
+    return await _standing(cluster, entries)
 
-    async def look_up(key: SendKey) -> None:
-        dedup = await _find_dedup(cluster, *key)
-        if dedup is not None:
-            found[key] = dedup
 
-    async with trio.open_nursery() as nursery:
-        for key in keys:
-            nursery.start_soon(look_up, key)
-    return found
+async def _standing(
+    cluster: ScyllaCluster, entries: list[tuple[SendKey, Dedup]]
+) -> dict[SendKey, Dedup]:
+    """The dedup entries that count: their message stands as this send and is
+    acknowledged-visible. A fenced zombie's rows may sit above `last` until the
+    new holder overwrites that seq with another message (step 4 above)."""
+    session, st = cluster.session, cluster.statements
+    channels = sorted({dedup.channel for _, dedup in entries})
+    found = await execute_all(
+        session,
+        [(st.origin, (d.channel, bucket(d.seq), d.seq)) for _, d in entries]
+        + [(st.head, (channel,)) for channel in channels],
+    )
+    origins, heads = found[: len(entries)], found[len(entries) :]
+    last = {channel: _last(head) for channel, head in zip(channels, heads, strict=True)}
+    return {
+        key: dedup
+        for (key, dedup), origin in zip(entries, origins, strict=True)
+        if dedup.seq <= last[dedup.channel] and origin.one() == key
+    }
 
 
 async def _write(cluster: ScyllaCluster, lease: SeqLease, stored: list[Message]) -> None:
-    """Write the messages' rows (fenced by their timestamps), then check the epoch."""
+    """Write the messages' rows and dedup entries, fenced by their timestamps."""
     for message in stored:
-        if not 0 < message.seq <= _MAX_SEQ:
-            raise ValueError(f"seq {message.seq} outside 1..{_MAX_SEQ}")
+        if not 0 < message.seq <= MAX_SEQ:
+            raise ValueError(f"seq {message.seq} outside 1..{MAX_SEQ}")
     session, st = cluster.session, cluster.statements
     big = {m.seq for m in stored if len(m.body.encode()) > INLINE_BODY_MAX}
     if big:
@@ -202,53 +237,43 @@ async def _write(cluster: ScyllaCluster, lease: SeqLease, stored: list[Message])
         await execute_all(
             session,
             [
-                (st.insert_body, (m.channel, m.seq, m.body, _write_time(lease.epoch, m.seq)))
+                (st.insert_body, (m.channel, m.seq, m.body, write_time(lease.epoch, m.seq)))
                 for m in stored
                 if m.seq in big
             ],
         )
-    for batch in _row_batches(st, lease.epoch, stored, big):
+    in_order, any_order = _row_batches(st, lease.epoch, stored, big)
+    entries = [send(session, batch) for batch in any_order]
+    for batch in in_order:
         await execute(session, batch)  # in order: no gap (step 6 above)
-    # The epoch read must start after the writes completed (step 3 above);
-    # moving the head may run alongside it: a fenced head write always loses.
-    last = stored[-1].seq
-    moved = send(session, st.advance_head, (_write_time(lease.epoch, last), last, lease.channel))
-    head = send(session, st.head, (lease.channel,))
-    await moved.result()
-    now = (await head.result()).one()
-    epoch = None if now is None else now[0]
-    if epoch != lease.epoch:
-        raise Fenced(f"channel {lease.channel}: lease epoch {lease.epoch}, head epoch {epoch}")
+    for entry in entries:
+        await entry.result()
 
 
 def _row_batches(
     st: Any, epoch: int, stored: list[Message], big: set[int]
-) -> list[BatchStatement]:
-    """The messages' rows and dedup entries as unlogged batches: a statement
-    per batch, not per row, since each costs the driver ~0.5 ms of CPU here.
+) -> tuple[list[BatchStatement], list[BatchStatement]]:
+    """The rows as unlogged batches, a statement per batch rather than per
+    row since each costs the driver ~0.5 ms of CPU here: (message batches, to
+    write one after another; dedup batches, to write alongside them).
 
-    A batch holds the rows of one messages partition plus one dedup partition
-    per message, at most _BATCH_PARTITIONS partitions and _BATCH_BYTES:
-    under Cassandra's warnings for multi-partition and large batches.
-    Unlogged: atomic per partition only, which is all step 6 above needs.
+    A message batch holds rows of one messages partition, at most
+    _BATCH_BYTES, so it lands as one mutation (step 6 above). Each dedup
+    entry is a partition of its own: at most _BATCH_PARTITIONS to a batch.
+    When the messages fit one batch with room to spare, their entries ride
+    in it: one statement for the common short append. All of it is under
+    Cassandra's warnings for multi-partition and large batches.
     """
-    batches: list[BatchStatement] = []
-    size = partitions = _BATCH_BYTES
-    current_bucket = None
+    in_order: list[BatchStatement] = []
+    size, current_bucket = _BATCH_BYTES, None
     for m in stored:
         is_big = m.seq in big
-        row = 2 * _ROW_BYTES + (0 if is_big else len(m.body.encode()))
-        if (
-            size + row > _BATCH_BYTES
-            or partitions == _BATCH_PARTITIONS
-            or bucket(m.seq) != current_bucket
-        ):
-            batches.append(new_batch())
-            size, partitions, current_bucket = 0, 1, bucket(m.seq)
+        row = _ROW_BYTES + (0 if is_big else len(m.body.encode()))
+        if size + row > _BATCH_BYTES or bucket(m.seq) != current_bucket:
+            in_order.append(new_batch())
+            size, current_bucket = 0, bucket(m.seq)
         size += row
-        partitions += 1
-        stamp = _write_time(epoch, m.seq)
-        batches[-1].add(
+        in_order[-1].add(
             st.insert_message,
             (
                 m.channel,
@@ -260,11 +285,27 @@ def _row_batches(
                 m.cid,
                 is_big,
                 UNSET_VALUE if is_big else m.body,
-                stamp,
+                write_time(epoch, m.seq),
             ),
         )
-        batches[-1].add(st.insert_dedup, (m.sender, m.cid, m.channel, m.seq, m.ts, stamp))
-    return batches
+    entries = [
+        (m.sender, m.cid, m.channel, m.seq, m.ts, write_time(epoch, m.seq)) for m in stored
+    ]
+    if (
+        len(in_order) == 1
+        and len(entries) < _BATCH_PARTITIONS
+        and size + len(entries) * _ROW_BYTES <= _BATCH_BYTES
+    ):
+        for entry in entries:
+            in_order[0].add(st.insert_dedup, entry)
+        return in_order, []
+    any_order = []
+    for start in range(0, len(entries), _BATCH_PARTITIONS):
+        batch = new_batch()
+        for entry in entries[start : start + _BATCH_PARTITIONS]:
+            batch.add(st.insert_dedup, entry)
+        any_order.append(batch)
+    return in_order, any_order
 
 
 async def last_seqs(cluster: ScyllaCluster, channels: Sequence[int]) -> dict[int, int]:
@@ -354,21 +395,3 @@ async def _messages(
         )
         for seq, sender, device, ts, cid, is_big, body in rows
     ]
-
-
-async def _find_dedup(cluster: ScyllaCluster, sender: int, cid: str) -> Dedup | None:
-    session, st = cluster.session, cluster.statements
-    row = (await execute(session, st.dedup, (sender, cid))).one()
-    if row is None:
-        return None
-    channel, seq, ts = row
-    origin, head = await execute_all(
-        session, [(st.origin, (channel, bucket(seq), seq)), (st.head, (channel,))]
-    )
-    # The entry counts only while its message stands as this sender's and is
-    # acknowledged-visible: a fenced zombie's rows may sit above `last` until
-    # the new holder overwrites that seq with another message (step 4 above).
-    if seq > _last(head) or origin.one() != (sender, cid):
-        return None
-    return Dedup(channel, seq, ts)
-

@@ -89,6 +89,18 @@ async def test_a_repeated_send_answers_where_it_was_stored(store: Store) -> None
     assert await store.read_range(channel, 0, 10, 10) == [first, second, fresh]
 
 
+async def test_a_batch_of_repeats_answers_each_where_it_was_stored(store: Store) -> None:
+    # More repeats than one dedup read or one batch of rows holds on Scylla.
+    channel, messages = await stored_channel(store, 70)
+    lease = await store.take_lease(channel)
+    fresh = message(channel, 71)
+    drafts = [draft(m) for m in reversed(messages)] + [draft(fresh)]
+    assert await store.append(lease, 70, drafts) == [
+        *(Dedup(channel, m.seq, m.ts) for m in reversed(messages)),
+        fresh,
+    ]
+
+
 async def test_a_cid_is_unique_per_sender_across_channels(store: Store) -> None:
     channel, [first] = await stored_channel(store, 1)
     other = new_id()

@@ -149,6 +149,33 @@ async def test_leases_taken_concurrently_get_distinct_epochs(
     assert sorted(epochs) == [1, 2, 3, 4]
 
 
+async def test_appends_committing_together_are_fenced_each_by_its_own_lease(
+    nodes: tuple[ScyllaStore, ScyllaStore],
+) -> None:
+    """Concurrent appends of many channels share head commits (more channels
+    than one head statement holds); a takeover fences only its channel."""
+    old, new = nodes
+    channels = [new_id() for _ in range(25)]
+    leases = {channel: await old.take_lease(channel) for channel in channels}
+    taken = set(channels[::4])
+    for channel in taken:
+        await new.take_lease(channel)
+    outcomes: dict[int, object] = {}
+
+    async def append_one(channel: int) -> None:
+        try:
+            outcomes[channel] = await old.append(leases[channel], 0, [draft(message(channel, 1))])
+        except Fenced:
+            outcomes[channel] = Fenced
+
+    async with trio.open_nursery() as nursery:
+        for channel in channels:
+            nursery.start_soon(append_one, channel)
+    assert {channel for channel, got in outcomes.items() if got is Fenced} == taken
+    lasts = await new.last_seqs(channels)
+    assert lasts == {channel: 0 if channel in taken else 1 for channel in channels}
+
+
 async def _write_rows_only(cluster: ScyllaCluster, epoch: int, m: Message, *, dedup: bool) -> None:
     """The message (and dedup) rows an append writes, without its head write."""
     stamp = (epoch << 40) + m.seq

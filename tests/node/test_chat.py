@@ -101,6 +101,37 @@ async def test_group_of_100_delivers_each_message_once_to_every_member(node: Nod
         assert (info.kind.value, len(info.members), info.last) == ("group", 100, 4)
 
 
+async def test_channels_lists_channels_with_and_without_an_active_actor_alike(node: Node) -> None:
+    """`channels` answers an active channel from its actor and the others from
+    the store; the reply must not show which."""
+    alice, bob, carol = [await sign_up(node.url, n) for n in ("alice", "bob", "carol")]
+    async with online(node.url, await new_device(node.url, alice)) as a:
+        direct = await a.direct(bob.user)
+        group = await a.group("trio", [bob.user, carol.user])
+        for i in range(3):
+            await a.send(direct, f"direct {i}")
+        await a.send(group, "group")
+        channels = node.services.channels
+        channels.passivate(("channel", group))
+        with trio.fail_after(10):
+            while channels.is_active(("channel", group)):
+                await trio.sleep(0.01)
+        assert channels.is_active(("channel", direct))
+        listed = {info.channel: info for info in await a.channels()}
+    assert listed.keys() == {direct, group}
+    assert (listed[direct].kind.value, listed[direct].members, listed[direct].last) == (
+        "direct",
+        frozenset({alice.user, bob.user}),
+        3,
+    )
+    assert (listed[group].kind.value, listed[group].name, listed[group].members, listed[group].last) == (
+        "group",
+        "trio",
+        frozenset({alice.user, bob.user, carol.user}),
+        1,
+    )
+
+
 async def test_group_of_101_is_refused(node: Node) -> None:
     people = [await sign_up(node.url, "member") for _ in range(101)]
     async with online(node.url, await new_device(node.url, people[0])) as creator:

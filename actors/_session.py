@@ -5,10 +5,12 @@ Two halves, so that reading never waits on writing:
   decide what each one is, and carries out requests: sends in line (their
   order is the device's order), everything else in handler tasks, at most
   `MAX_IN_FLIGHT` at a time so a client cannot make us hold unbounded work;
-- the writer is an actor hosted in this session whose bounded mailbox is the
-  device's outbound queue. Channels and users hand it frames without
-  waiting; when it is full the device is not reading, and the session ends
-  with `bye` (slow consumer) instead of slowing anyone else down.
+- the writer is an actor hosted in this session's nursery, with a task only
+  while it has frames to write (an idle device then costs no task for it);
+  its bounded mailbox is the device's outbound queue. Channels and users
+  hand it frames without waiting; when it is full the device is not
+  reading, and the session ends with `bye` (slow consumer) instead of
+  slowing anyone else down.
 
 A crash here ends this connection only; its supervisor logs it once.
 """
@@ -19,13 +21,12 @@ import itertools
 import logging
 import math
 from collections.abc import Hashable
-from functools import partial
 
 import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection
 
 from storage import StoreError
-from runtime import Actor, ActorDead, ActorRef, AskTimeout, MailboxFull, serve_actor
+from runtime import Actor, ActorDead, ActorRef, AskTimeout, MailboxFull, spawn_actor
 
 from ._accounts import Accounts
 from ._failures import RequestFailed
@@ -178,13 +179,8 @@ class DeviceSession:
             with self._cancel_scope:
                 async with trio.open_nursery() as nursery:
                     self._nursery = nursery
-                    writer = await nursery.start(
-                        partial(
-                            serve_actor,
-                            _Writer(self),
-                            key=("session", self._number),
-                            mailbox_size=self._outbound_queue,
-                        )
+                    writer = await spawn_actor(
+                        nursery, _Writer(self), key=("session", self._number), mailbox_size=self._outbound_queue
                     )
                     self._ref = SessionRef(writer, self)
                     task_status.started(self)

@@ -16,7 +16,7 @@ from ._errors import (
     SupervisorGaveUp,
     TooManyChildren,
 )
-from ._host import serve_actor
+from ._host import serve_actor, spawn_actor
 from ._ids import IdGenerator, IdParts
 from ._ref import LocalRef
 from ._registry import Registry
@@ -47,4 +47,5 @@ __all__ = [
     "Timers",
     "TooManyChildren",
     "serve_actor",
+    "spawn_actor",
 ]

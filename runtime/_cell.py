@@ -1,9 +1,9 @@
 """The cell: one actor's bounded mailbox, its parked senders and the drain loop.
 
-A cell owns no task. Its owner (a registry's worker pool, or a hosting task)
-runs `drain` only while the mailbox is non-empty, which is what keeps an idle
-actor down to a few hundred bytes and lets a burst of messages be processed
-without a task switch per message.
+A cell owns no task. Its owner (a registry's worker pool, a hosting task, or
+a task started per busy spell) runs `drain` only while the mailbox is
+non-empty, which is what keeps an idle actor down to a few hundred bytes and
+lets a burst of messages be processed without a task switch per message.
 """
 
 from __future__ import annotations
@@ -43,7 +43,10 @@ class Owner(Protocol):
     wheel: deadlines.Wheel  # where asks to its cells wait for their deadlines
 
     def schedule(self, cell: Cell) -> None:
-        """Run `cell` soon: it was idle and now has a message or a stop request."""
+        """Run `cell` soon: it was idle and now has a message or a stop request.
+
+        An owner that can no longer run cells kills `cell` instead (`die`).
+        """
 
 
 class Ask:
@@ -159,6 +162,8 @@ class Cell:
         if not self.busy:
             self.busy = True
             self.owner.schedule(self)
+            if self.dead:  # the owner could not run it: its home is gone, `item` with it
+                raise ActorDead(self.key)
         return True
 
     async def wait_to_put(self, item: object) -> None:

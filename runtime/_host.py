@@ -1,7 +1,13 @@
-"""`serve_actor`: run one actor in the calling task, e.g. as a supervisor's child."""
+"""Hosting one actor outside a registry.
+
+Two ways, with the same semantics: `serve_actor` runs it in the calling task
+(a supervisor's child), `spawn_actor` in tasks of a nursery that exist only
+while it has mail, so that an idle actor costs its cell and no task.
+"""
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Hashable
 from functools import partial
 
@@ -14,8 +20,40 @@ from ._errors import ActorCrashed, ActorDead
 from ._ref import LocalRef
 
 
+async def _run(cell: Cell) -> bool:
+    """Drain `cell`: True once it is idle again, False once it stopped (after `stopping()`).
+
+    Whatever ends the actor kills the cell before it propagates: a crash fails
+    the waiting senders with `ActorCrashed`, a cancellation with `ActorDead`.
+    """
+    try:
+        await cell.drain()
+        if cell.settle():
+            return True
+        assert cell.actor is not None
+        await cell.actor.stopping()
+    except Exception as exc:
+        cell.die(partial(ActorCrashed, cell.key, exc))
+        raise
+    except BaseException:
+        cell.die(partial(ActorDead, cell.key))
+        raise
+    cell.die(partial(ActorDead, cell.key))
+    return False
+
+
+async def _start(actor: Actor, key: Hashable, mailbox_size: int, owner: _Host | _Spawner) -> Cell:
+    """The actor's idle cell, after `started()`: no ref to it exists before that."""
+    if mailbox_size < 1:
+        raise ValueError("mailbox_size must be at least 1")
+    cell = Cell(key, mailbox_size, owner)
+    cell.actor = actor
+    await actor.started()
+    return cell
+
+
 class _Host:
-    """The cell's owner: wakes the hosting task when the idle cell gets mail."""
+    """`serve_actor`'s owner: wakes the hosting task when the idle cell gets mail."""
 
     __slots__ = ("task", "wheel")
 
@@ -50,24 +88,51 @@ async def serve_actor(
     so the supervisor sees (and logs) the crash. On cancellation the actor stops
     at once, without `stopping()`, and its waiting senders get `ActorDead`.
     """
-    if mailbox_size < 1:
-        raise ValueError("mailbox_size must be at least 1")
     host = _Host()
-    cell = Cell(key, mailbox_size, host)
-    cell.actor = actor
+    cell = await _start(actor, key, mailbox_size, host)
     cell.busy = True  # not idle until the first park below
-    try:
-        await actor.started()
-        task_status.started(LocalRef(key, None, cell))
-        while True:
-            await cell.drain()
-            if not cell.settle():
-                break
-            host.task = trio.lowlevel.current_task()
+    task_status.started(LocalRef(key, None, cell))
+    while await _run(cell):
+        host.task = trio.lowlevel.current_task()
+        try:
             await trio.lowlevel.wait_task_rescheduled(host.abort)
-        await actor.stopping()
-    except Exception as exc:
-        cell.die(partial(ActorCrashed, key, exc))
-        raise
-    finally:
-        cell.die(partial(ActorDead, key))
+        except BaseException:
+            cell.die(partial(ActorDead, key))
+            raise
+
+
+class _Spawner:
+    """`spawn_actor`'s owner: starts a drain task in its nursery when the idle cell gets mail."""
+
+    __slots__ = ("nursery", "context", "wheel")
+
+    def __init__(self, nursery: trio.Nursery) -> None:
+        self.nursery = nursery
+        # Drain tasks are started by whichever task sent the message; give them
+        # the spawner's context instead of that sender's context variables.
+        self.context = contextvars.copy_context()
+        self.wheel = current_wheel()
+
+    def schedule(self, cell: Cell) -> None:
+        try:
+            self.context.run(self.nursery.start_soon, _run, cell)
+        except RuntimeError:
+            # The nursery closed while the actor was idle, so the actor ended
+            # with it; `offer` sees the dead cell and tells the sender.
+            cell.die(partial(ActorDead, cell.key))
+
+
+async def spawn_actor(nursery: trio.Nursery, actor: Actor, *, key: Hashable, mailbox_size: int = 64) -> LocalRef:
+    """Run `started()`, then host `actor` in `nursery` with no task while its mailbox is empty.
+
+    The first message after an idle spell starts one task in `nursery`; it
+    drains the mailbox and ends when it is empty. Semantics as `serve_actor`'s:
+    a crash fails the waiting senders with `ActorCrashed` and propagates into
+    `nursery`; `ref.request_stop()` lets the current message finish and runs
+    `stopping()`; cancelling the nursery stops the actor without `stopping()`
+    and its waiting senders get `ActorDead`. An actor that was idle when its
+    nursery closed is dead from then on: the next message sent to it raises
+    `ActorDead` (and only then does `ref.alive` turn False).
+    """
+    cell = await _start(actor, key, mailbox_size, _Spawner(nursery))
+    return LocalRef(key, None, cell)

@@ -1,20 +1,22 @@
-"""The WebSocket listener: one DeviceSession per connection, under a supervisor.
+"""The WebSocket listener: one DeviceSession per connection, run in that connection's task.
 
-trio-websocket runs each connection's handler in its server's nursery, where
-an exception would end the whole listener. So the handler only accepts and
-hands the socket to a dynamic supervisor of temporary children: a session
-that crashes is logged once and closes its own connection, nothing else.
+trio-websocket runs each connection's handler in a task of its own, here in
+the gateway's nursery (`handler_nursery`), outside the listener's scope:
+`drain` stops accepting without cancelling a single session. The handler
+runs the session itself, so a device costs that task and no supervisor
+child. The handler is the session's supervisor in OTP's terms, for a
+temporary child: at most `max_connections` run at once (more are refused
+with 1013, try again later), and a session that crashes is logged once and
+closes its own connection, nothing else (an exception escaping a handler
+would end the gateway). Cancelling the gateway cancels every session.
 """
 
 from __future__ import annotations
 
 import logging
-from functools import partial
 
 import trio
-from trio_websocket import WebSocketConnection, WebSocketRequest, serve_websocket
-
-from runtime import DynamicSupervisor, Restart, TooManyChildren
+from trio_websocket import WebSocketRequest, WebSocketServer, serve_websocket
 
 from ._accounts import Accounts
 from ._handlers import Handlers
@@ -47,44 +49,38 @@ class Gateway:
         self._handlers = handlers
         self._host = host
         self._port = port
+        self._max_connections = max_connections
         self._outbound_queue = outbound_queue
         self._ask_timeout = ask_timeout
-        self._sessions = DynamicSupervisor(
-            "sessions",
-            self._run_session,
-            restart=Restart.TEMPORARY,
-            max_children=max_connections,
-            shutdown=1.0,
-        )
         self._listener = trio.CancelScope()
-        # Sessions running now. The supervisor knows them too, but this is what
-        # the idle sweep walks every half heartbeat, without a ChildInfo each.
+        # Sessions running now: the connection limit counts them, drain and
+        # the idle sweep walk them.
         self._live: set[DeviceSession] = set()
         self.port: int | None = None
 
     async def run(self, *, task_status: trio.TaskStatus[Gateway] = trio.TASK_STATUS_IGNORED) -> None:
+        self._listener = trio.CancelScope()  # a fresh one per run: a scope is entered once
         async with trio.open_nursery() as nursery:
-            await nursery.start(self._sessions.run)
             nursery.start_soon(self._close_idle_sessions)
-            with self._listener:
-                server = await nursery.start(
-                    partial(
-                        serve_websocket,
-                        self._accept,
-                        self._host,
-                        self._port,
-                        ssl_context=None,
-                        max_message_size=self._services.limits.max_message_bytes,
-                    )
-                )
-                self.port = server.port
-                task_status.started(self)
-            # Cancelled in drain(): stop accepting, let the sessions end.
-            await trio.sleep_forever()
+            server = await nursery.start(self._listen, nursery)
+            self.port = server.port
+            task_status.started(self)
+
+    async def _listen(self, connections: trio.Nursery, *, task_status: trio.TaskStatus[WebSocketServer]) -> None:
+        with self._listener:
+            await serve_websocket(
+                self._accept,
+                self._host,
+                self._port,
+                ssl_context=None,
+                handler_nursery=connections,
+                max_message_size=self._services.limits.max_message_bytes,
+                task_status=task_status,
+            )
 
     @property
     def connections(self) -> int:
-        return len(self._sessions)
+        return len(self._live)
 
     async def drain(self, retry_ms: int, timeout: float) -> None:
         """Stop accepting; give every device `bye` (draining) once its sends are answered."""
@@ -111,20 +107,15 @@ class Gateway:
             await request.reject(404, body=b"the chat protocol is served at /v1\n")
             return
         ws = await request.accept()
-        try:
-            session = await self._sessions.start_child(ws)
-        except TooManyChildren:
+        if self._listener.cancel_called:
+            # Its handshake was under way when drain began, which has already
+            # told every session it knows of.
+            await ws.aclose(TRY_AGAIN_LATER, "node draining, try another")
+            return
+        if len(self._live) >= self._max_connections:
             log.warning("connection limit reached, refusing %s", ws.remote)
             await ws.aclose(TRY_AGAIN_LATER, "node full, try another")
             return
-        except RuntimeError:
-            return  # draining: the listener is being cancelled
-        assert isinstance(session, DeviceSession)
-        await session.finished.wait()
-
-    async def _run_session(
-        self, ws: WebSocketConnection, *, task_status: trio.TaskStatus[DeviceSession] = trio.TASK_STATUS_IGNORED
-    ) -> None:
         session = DeviceSession(
             ws,
             self._services,
@@ -135,6 +126,8 @@ class Gateway:
         )
         self._live.add(session)
         try:
-            await session.run(task_status=task_status)
+            await session.run()
+        except Exception as exc:
+            log.error("%r crashed, closing its connection", session, exc_info=exc)
         finally:
             self._live.discard(session)

@@ -6,7 +6,7 @@
     ├── users      registry of UserActors
     ├── channels   registry of ChannelActors
     ├── gateway    WebSocket listener
-    │   └── sessions (dynamic, temporary)  one DeviceSession per connection
+    │   └── sessions   one DeviceSession per connection, in that connection's task
     └── membership this node's expiring row in the store (`chatnode status`)
 
 rest_for_one because each child needs the ones before it: if the users

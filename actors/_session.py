@@ -12,7 +12,7 @@ Two halves, so that reading never waits on writing:
   reading, and the session ends with `bye` (slow consumer) instead of
   slowing anyone else down.
 
-A crash here ends this connection only; its supervisor logs it once.
+A crash here ends this connection only; the gateway logs it once.
 """
 
 from __future__ import annotations
@@ -156,7 +156,6 @@ class DeviceSession:
         self._handlers = handlers
         self._ref: SessionRef | None = None
         self._in_flight = trio.Semaphore(MAX_IN_FLIGHT)
-        self._cancel_scope = trio.CancelScope()
         self._slow = False
         self._nursery: trio.Nursery | None = None
         self._draining = False
@@ -174,22 +173,25 @@ class DeviceSession:
 
     # -- lifecycle ---------------------------------------------------------------
 
-    async def run(self, *, task_status: trio.TaskStatus[DeviceSession] = trio.TASK_STATUS_IGNORED) -> None:
+    def __repr__(self) -> str:
+        return f"<DeviceSession {self._number} user {self.user}>"
+
+    async def run(self) -> None:
+        """Serve the connection until it closes; a crash propagates to the caller."""
         try:
-            with self._cancel_scope:
-                async with trio.open_nursery() as nursery:
-                    self._nursery = nursery
-                    writer = await spawn_actor(
-                        nursery, _Writer(self), key=("session", self._number), mailbox_size=self._outbound_queue
-                    )
-                    self._ref = SessionRef(writer, self)
-                    task_status.started(self)
-                    await self._read(nursery)
-                    # A close of ours ends the reader at once; cancelling then
-                    # would cut the handshake and reset a peer still sending,
-                    # losing the `bye` it had not read. The writer ends it.
-                    if not self._closing:
-                        nursery.cancel_scope.cancel()
+            # Its cancel scope is how the session ends (`_end`): one scope, not one more around it.
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                writer = await spawn_actor(
+                    nursery, _Writer(self), key=("session", self._number), mailbox_size=self._outbound_queue
+                )
+                self._ref = SessionRef(writer, self)
+                await self._read(nursery)
+                # A close of ours ends the reader at once; cancelling then
+                # would cut the handshake and reset a peer still sending,
+                # losing the `bye` it had not read. The writer ends it.
+                if not self._closing:
+                    self._end()
         finally:
             self._detach()
             self._protocol.closed()
@@ -244,7 +246,12 @@ class DeviceSession:
     async def _slow_consumer_watchdog(self) -> None:
         await trio.sleep(SLOW_CONSUMER_GRACE)
         log.info("session %d: slow consumer took no frame in %s s, dropping", self._number, SLOW_CONSUMER_GRACE)
-        self._cancel_scope.cancel()
+        self._end()
+
+    def _end(self) -> None:
+        """End the session now: its reader, writer and handlers are cancelled."""
+        assert self._nursery is not None
+        self._nursery.cancel_scope.cancel()
 
     def _detach(self) -> None:
         user, device = self._protocol.user, self._protocol.device
@@ -261,7 +268,7 @@ class DeviceSession:
         try:
             await self._ws.send_message(frame)
         except ConnectionClosed:
-            self._cancel_scope.cancel()
+            self._end()
 
     def post_answered(self) -> None:
         self._posts_pending -= 1
@@ -287,7 +294,7 @@ class DeviceSession:
             # Cancelled, it closes the TCP stream itself.
             with trio.move_on_after(BYE_GRACE):
                 await self._ws.aclose(int(output.code), output.reason)
-            self._cancel_scope.cancel()
+            self._end()
             return
         data = self._protocol.send(output)
         if data is not None:

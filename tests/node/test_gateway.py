@@ -1,0 +1,157 @@
+"""The gateway as each device's supervisor: the connection limit, crash containment, drain, stop."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import pytest
+import trio
+from trio_websocket import ConnectionClosed, HandshakeError, WebSocketConnection, open_websocket_url, wrap_client_stream
+
+from actors import Node
+from actors._gateway import RESOURCE, TRY_AGAIN_LATER
+from actors._handlers import Handlers
+from actors.protocol import LookupRequest
+
+from ..conftest import OpenStore
+from .conftest import node_config
+from .raw import call, next_frame, send_frame, sign_up
+
+
+@asynccontextmanager
+async def running_node(open_store: OpenStore, **config: object) -> AsyncIterator[Node]:
+    async with open_store() as store, trio.open_nursery() as nursery:
+        node = await nursery.start(Node(node_config(**config), store).run)
+        yield node
+        await node.drain()
+
+
+async def close_code(ws: WebSocketConnection) -> int:
+    """Read until the node closes the connection; its close code."""
+    with trio.fail_after(10):
+        try:
+            while True:
+                await ws.get_message()
+        except ConnectionClosed as closed:
+            return closed.reason.code
+
+
+async def next_bye(ws: WebSocketConnection) -> dict[str, object]:
+    with trio.fail_after(10):
+        while True:
+            frame = await next_frame(ws)
+            if frame["t"] == "bye":
+                return frame
+
+
+async def wait_for_connections(node: Node, count: int) -> None:
+    with trio.fail_after(10):
+        while node.gateway.connections != count:
+            await trio.sleep(0.01)
+
+
+async def test_connections_over_the_limit_are_refused_with_1013_and_counted_out_when_gone(
+    open_store: OpenStore,
+) -> None:
+    async with running_node(open_store, max_connections=2) as node:
+        async with open_websocket_url(node.url) as first, open_websocket_url(node.url) as second:
+            assert (await call(first, t="ping"))["t"] == "ok"
+            assert (await call(second, t="ping"))["t"] == "ok"
+            assert node.gateway.connections == 2
+            async with open_websocket_url(node.url) as third:
+                assert await close_code(third) == TRY_AGAIN_LATER
+            assert node.gateway.connections == 2
+            await first.aclose()
+            await wait_for_connections(node, 1)
+            async with open_websocket_url(node.url) as fourth:
+                assert (await call(fourth, t="ping"))["t"] == "ok"
+
+
+async def test_a_session_crash_closes_only_its_connection_and_is_logged_once(
+    open_store: OpenStore, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    handle = Handlers.handle
+
+    async def handle_with_a_bug(self: Handlers, request: object, user: int, device: int) -> object:
+        if isinstance(request, LookupRequest) and request.username == "crash_me":
+            raise RuntimeError("a bug in a handler")
+        return await handle(self, request, user, device)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Handlers, "handle", handle_with_a_bug)
+    caplog.set_level(logging.ERROR)
+    async with running_node(open_store) as node:
+        async with open_websocket_url(node.url) as bystander, open_websocket_url(node.url) as crasher:
+            await sign_up(bystander, f"bystander_{secrets.token_hex(4)}")
+            await sign_up(crasher, f"crasher_{secrets.token_hex(4)}")
+            await wait_for_connections(node, 2)
+            await send_frame(crasher, t="lookup", username="crash_me")
+            await close_code(crasher)
+            await wait_for_connections(node, 1)
+            assert (await call(bystander, t="ping"))["t"] == "ok"
+            async with open_websocket_url(node.url) as newcomer:
+                assert (await call(newcomer, t="ping"))["t"] == "ok"
+    [error] = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert "crashed" in error.getMessage()
+    assert error.exc_info is not None and "a bug in a handler" in caplog.text  # with its traceback
+
+
+async def test_drain_stops_accepting_and_says_bye_to_the_connected_devices(open_store: OpenStore) -> None:
+    async with running_node(open_store) as node, trio.open_nursery() as nursery:
+        async with open_websocket_url(node.url) as device:
+            await sign_up(device, f"device_{secrets.token_hex(4)}")
+            nursery.start_soon(node.gateway.drain, 1000, 10.0)
+            bye = await next_bye(device)
+            assert bye == {"t": "bye", "reason": "draining", "retry": 1000}
+            with trio.fail_after(10), pytest.raises((OSError, HandshakeError)):
+                async with open_websocket_url(node.url):
+                    pass
+
+
+async def test_a_handshake_finishing_after_drain_began_is_refused_with_1013(open_store: OpenStore) -> None:
+    async with running_node(open_store) as node, trio.open_nursery() as nursery:
+        assert node.gateway.port is not None
+        stream = await trio.open_tcp_stream("127.0.0.1", node.gateway.port)  # accepted, no handshake yet
+        await trio.sleep(0.1)
+        nursery.start_soon(node.gateway.drain, 1000, 10.0)
+        await trio.sleep(0.1)
+        ws = await wrap_client_stream(nursery, stream, "127.0.0.1", RESOURCE)
+        assert await close_code(ws) == TRY_AGAIN_LATER
+
+
+async def silent_device(port: int) -> trio.SocketStream:
+    """A WebSocket client that completes the handshake and then never reads again."""
+    stream = await trio.open_tcp_stream("127.0.0.1", port)
+    await stream.send_all(
+        b"GET " + RESOURCE.encode() + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+        b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    response = b""
+    while b"\r\n\r\n" not in response:
+        response += await stream.receive_some()
+    assert response.startswith(b"HTTP/1.1 101"), response
+    return stream
+
+
+async def test_a_node_stop_ends_every_session_within_the_drain_timeout(open_store: OpenStore) -> None:
+    drain_timeout = 0.5
+    async with open_store() as store:
+        async with trio.open_nursery() as nursery:
+            node = await nursery.start(Node(node_config(drain_timeout=drain_timeout), store).run)
+            assert node.gateway.port is not None
+            async with open_websocket_url(node.url) as device:
+                await sign_up(device, f"device_{secrets.token_hex(4)}")
+                # It never answers the close handshake, which would hold its
+                # session for BYE_GRACE (2 s) if nothing cut it short.
+                silent = await silent_device(node.gateway.port)
+                await wait_for_connections(node, 2)
+                start = trio.current_time()
+                nursery.start_soon(node.drain)
+                with trio.fail_after(10):
+                    while await silent.receive_some():
+                        pass  # the bye and the close frame, then the end of the stream
+                ended = trio.current_time() - start
+        assert ended < drain_timeout + 1.0
+        assert node.gateway.connections == 0

@@ -155,7 +155,6 @@ class DeviceSession:
         self._number = next(_session_numbers)
         self._handlers = handlers
         self._ref: SessionRef | None = None
-        self._in_flight = trio.Semaphore(MAX_IN_FLIGHT)
         self._slow = False
         self._nursery: trio.Nursery | None = None
         self._draining = False
@@ -164,8 +163,11 @@ class DeviceSession:
         self._requests_running = 0  # being answered now (sends not counted)
         self._busy_seen = -math.inf  # when the idle check last found a request running
         self._idle_closed = False
-        self._posts_done = trio.Event()
-        self.finished = trio.Event()
+        self._finished = False
+        # Set at the next change of the three above, made only while someone
+        # waits for one: most sessions never have a waiter, and three Events
+        # and a Semaphore each were a kilobyte per idle device.
+        self._change: trio.Event | None = None
 
     @property
     def user(self) -> int | None:
@@ -195,16 +197,29 @@ class DeviceSession:
         finally:
             self._detach()
             self._protocol.closed()
-            self.finished.set()
+            self._finished = True
+            self._changed()
 
     async def drain(self, retry_ms: int) -> None:
         """Stop taking requests, let accepted sends finish, then `bye` (draining)."""
         self._draining = True
-        if self._posts_pending:
-            await self._posts_done.wait()
+        while self._posts_pending:
+            await self._next_change()
         if self._ref is not None:
             self._services.tell_session(self._ref, Disconnect(ByeReason.DRAINING.value, retry_ms))
-        await self.finished.wait()
+        while not self._finished:
+            await self._next_change()
+
+    async def _next_change(self) -> None:
+        """Wait until posts or requests are answered, or the session finished."""
+        if self._change is None:
+            self._change = trio.Event()
+        await self._change.wait()
+
+    def _changed(self) -> None:
+        change, self._change = self._change, None
+        if change is not None:
+            change.set()
 
     @property
     def slow(self) -> bool:
@@ -273,8 +288,7 @@ class DeviceSession:
     def post_answered(self) -> None:
         self._posts_pending -= 1
         if self._posts_pending == 0:
-            self._posts_done.set()
-            self._posts_done = trio.Event()
+            self._changed()
 
     async def close(self, reason: ByeReason, retry_ms: int | None = None) -> None:
         """Say `bye`, then close: called by the writer, after every earlier frame."""
@@ -344,23 +358,22 @@ class DeviceSession:
         elif isinstance(request, AuthRequest | RegisterRequest | LoginRequest | LogoutRequest):
             # In line: the protocol waits for auth's outcome anyway, and the
             # others are once-per-connection.
+            self._requests_running += 1
             await self._answer(request)
         else:
-            await self._in_flight.acquire()
-            nursery.start_soon(self._answer_released, request)
-
-    async def _answer_released(self, request: Request) -> None:
-        try:
-            await self._answer(request)
-        finally:
-            self._in_flight.release()
+            # In line requests are over by now: all running ones are here.
+            while self._requests_running >= MAX_IN_FLIGHT:
+                await self._next_change()
+            self._requests_running += 1
+            nursery.start_soon(self._answer, request)
 
     async def _answer(self, request: Request) -> None:
-        self._requests_running += 1
+        """Answer a request already counted in `_requests_running`."""
         try:
             await self._answer_counted(request)
         finally:
             self._requests_running -= 1
+            self._changed()
 
     async def _answer_counted(self, request: Request) -> None:
         try:

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-import trio
-
 from runtime import ActorDead, ActorRef, AskTimeout, IdGenerator
 from storage import Channel as StoredChannel
 from storage import ChannelKind as StoredKind
@@ -184,40 +182,8 @@ class Handlers:
                 last=view.last,
                 read=markers.get(view.channel, 0),
             )
-            for view in await self._member_views(user, ids)
+            for view in await self._services.member_views(user, ids)
         )
-
-    async def _member_views(self, user: int, channels: list[int]) -> list[ChannelView]:
-        """The views of those channels that have `user` as a member, by id.
-
-        A channel whose actor is active on this node answers from memory (it
-        holds the row, the members and `last`): a device reconnecting to its
-        busy channels costs no store reads for them. The rest are read.
-        """
-        views: dict[int, ChannelView] = {}
-        unread: list[int] = []
-
-        async def ask(channel: int) -> None:
-            try:
-                views[channel] = await self._view(channel, user)
-            except RequestFailed as failure:
-                if failure.code != ErrorCode.NOT_MEMBER:
-                    unread.append(channel)
-
-        async with trio.open_nursery() as nursery:
-            for channel in channels:
-                if self._services.channels.is_active(("channel", channel)):
-                    nursery.start_soon(ask, channel)
-                else:
-                    unread.append(channel)
-        if unread:
-            lasts = await self._store.last_seqs(unread)
-            for row in await self._services.channel_rows(unread):
-                if user in row.members:
-                    views[row.channel] = ChannelView(
-                        row.channel, row.kind.value, row.name, row.members, lasts.get(row.channel, 0)
-                    )
-        return [views[channel] for channel in sorted(views)]
 
     # -- presence ----------------------------------------------------------------
 

@@ -90,6 +90,7 @@ class Node:
             channels=channels,
             timers=timers,
             activity=activity,
+            ask_timeout=config.ask_timeout,
         )
         ids = IdGenerator(config.node_id, clock_ms)
         accounts = Accounts(store, activity, ids, clock_ms)

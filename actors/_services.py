@@ -11,11 +11,12 @@ from attrs import field, frozen
 
 import trio
 
-from runtime import ActorDead, ActorRef, MailboxFull, Registry, Timers
+from runtime import ActorDead, ActorRef, AskTimeout, MailboxFull, Registry, Timers
 from storage import Channel, Store
 
 from ._activity import ActivityLog
 from ._failures import RequestFailed
+from ._messages import Access, ChannelView
 from .protocol import ErrorCode, Limits
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,7 @@ class Services:
     channels: Registry
     timers: Timers
     activity: ActivityLog
+    ask_timeout: float = 10.0
     dropped: DroppedDeliveries = field(factory=DroppedDeliveries)
 
     def tell_session(self, session: ActorRef, message: object) -> bool:
@@ -111,10 +113,55 @@ class Services:
                 nursery.start_soon(read, channel)
         return sorted(rows, key=lambda row: row.channel)
 
+    async def member_views(self, user: int, channels: Iterable[int]) -> list[ChannelView]:
+        """The views of those channels that have `user` as a member, by id."""
+        views, unread = await self._active_views(user, channels)
+        if unread:
+            lasts = await self.store.last_seqs(unread)
+            views += [
+                ChannelView(row.channel, row.kind.value, row.name, row.members, lasts.get(row.channel, 0))
+                for row in await self.channel_rows(unread)
+                if user in row.members
+            ]
+        return sorted(views, key=lambda view: view.channel)
+
     async def contacts(self, user: int) -> frozenset[int]:
         """Everyone who shares a channel with `user` (not `user`)."""
-        rows = await self.channel_rows(await self.store.user_channels(user))
-        return frozenset().union(*(row.members for row in rows)) - {user}
+        views, unread = await self._active_views(user, await self.store.user_channels(user))
+        members = [view.members for view in views]
+        members += [row.members for row in await self.channel_rows(unread) if user in row.members]
+        return frozenset().union(*members) - {user}
+
+    async def _active_views(
+        self, user: int, channels: Iterable[int]
+    ) -> tuple[list[ChannelView], list[int]]:
+        """The views of the channels whose actor is active on this node and
+        has `user` as a member, and the channels left to read from the store.
+
+        An active channel actor holds its row, members and `last`: a device
+        reconnecting to its busy channels costs no store reads for them.
+        """
+        views: list[ChannelView] = []
+        unread: list[int] = []
+
+        async def ask(channel: int) -> None:
+            try:
+                answer = await self.channels.ref(("channel", channel)).ask(Access(user), self.ask_timeout)
+            except (AskTimeout, ActorDead):
+                unread.append(channel)
+                return
+            if isinstance(answer, ChannelView):
+                views.append(answer)
+            elif not (isinstance(answer, RequestFailed) and answer.code == ErrorCode.NOT_MEMBER):
+                unread.append(channel)
+
+        async with trio.open_nursery() as nursery:
+            for channel in channels:
+                if self.channels.is_active(("channel", channel)):
+                    nursery.start_soon(ask, channel)
+                else:
+                    unread.append(channel)
+        return views, unread
 
     async def require_users(self, users: Iterable[int]) -> None:
         for user in users:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from attrs import field, frozen
-from attrs.validators import and_, ge, gt, instance_of
+from attrs.validators import and_, ge, instance_of
 
 # A send frame carries, besides its body, at most: the keys, `t`, an id, a
 # channel id and a 64-character cid of 4-byte characters. 1 KiB covers that

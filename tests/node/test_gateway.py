@@ -1,11 +1,14 @@
-"""The gateway as each device's supervisor: the connection limit, crash containment, drain, stop."""
+"""The gateway as each device's supervisor (the connection limit, crash
+containment, drain, stop), and a device's limit of requests in flight."""
 
 from __future__ import annotations
 
 import logging
 import secrets
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import pytest
 import trio
@@ -14,7 +17,10 @@ from trio_websocket import ConnectionClosed, HandshakeError, WebSocketConnection
 from actors import Node
 from actors._gateway import RESOURCE, TRY_AGAIN_LATER
 from actors._handlers import Handlers
+from actors._session import MAX_IN_FLIGHT
 from actors.protocol import LookupRequest
+
+from storage import EmbeddedStore
 
 from ..conftest import OpenStore
 from .conftest import node_config
@@ -155,3 +161,35 @@ async def test_a_node_stop_ends_every_session_within_the_drain_timeout(open_stor
                 ended = trio.current_time() - start
         assert ended < drain_timeout + 1.0
         assert node.gateway.connections == 0
+
+
+async def test_a_device_has_at_most_max_in_flight_requests_answered_at_once(
+    tmp_path: Path, nursery: trio.Nursery
+) -> None:
+    """Past the limit the session stops reading the device's frames. A backup
+    (another connection) holds the database's write lock while the device
+    pipelines one `group` more than the limit, then a `ping`: the ping is
+    read, and answered, only once a `group` is answered."""
+    path = tmp_path / "chat.db"
+    store = await EmbeddedStore.open(path, busy_timeout=60)
+    node = await nursery.start(Node(node_config(), store).run)
+    async with open_websocket_url(node.url) as device:
+        await sign_up(device, f"device_{secrets.token_hex(4)}")
+        backup = sqlite3.connect(path, isolation_level=None)
+        backup.execute("BEGIN IMMEDIATE")
+        groups = [await send_frame(device, t="group", name=f"g{i}", members=[]) for i in range(MAX_IN_FLIGHT + 1)]
+        ping = await send_frame(device, t="ping")
+        await trio.sleep(1)  # with no limit the ping would be answered meanwhile
+        backup.execute("ROLLBACK")
+        backup.close()
+        answered: list[dict[str, object]] = []
+        with trio.fail_after(30):
+            while len(answered) < len(groups) + 1:
+                frame = await next_frame(device)
+                if frame["t"] in ("ok", "err"):
+                    answered.append(frame)
+    assert {frame["id"] for frame in answered} == {*groups, ping}
+    assert all(frame["t"] == "ok" for frame in answered)
+    assert answered[0]["id"] != ping
+    await node.drain()
+    await store.aclose()

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 
 import trio
-from trio_websocket import WebSocketRequest, WebSocketServer, serve_websocket
+from trio_websocket import ConnectionClosed, WebSocketRequest, WebSocketServer, serve_websocket
 
 from ._accounts import Accounts
 from ._handlers import Handlers
@@ -103,10 +103,15 @@ class Gateway:
                 session.close_if_idle(now)
 
     async def _accept(self, request: WebSocketRequest) -> None:
-        if request.path != RESOURCE:
-            await request.reject(404, body=b"the chat protocol is served at /v1\n")
+        # A peer gone before the handshake's answer is written raises here,
+        # in the gateway's nursery: it must end this handler only.
+        try:
+            if request.path != RESOURCE:
+                await request.reject(404, body=b"the chat protocol is served at /v1\n")
+                return
+            ws = await request.accept()
+        except ConnectionClosed:
             return
-        ws = await request.accept()
         if self._listener.cancel_called:
             # Its handshake was under way when drain began, which has already
             # told every session it knows of.

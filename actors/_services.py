@@ -11,8 +11,8 @@ from attrs import field, frozen
 
 import trio
 
-from runtime import ActorDead, ActorRef, AskTimeout, MailboxFull, Registry, Timers
-from storage import Channel, Store
+from runtime import ActorDead, ActorError, ActorRef, MailboxFull, Registry, Timers
+from storage import Channel, Store, StoreError
 
 from ._activity import ActivityLog
 from ._failures import RequestFailed
@@ -60,7 +60,7 @@ class Services:
     channels: Registry
     timers: Timers
     activity: ActivityLog
-    ask_timeout: float = 10.0
+    ask_timeout: float
     dropped: DroppedDeliveries = field(factory=DroppedDeliveries)
 
     def tell_session(self, session: ActorRef, message: object) -> bool:
@@ -98,39 +98,52 @@ class Services:
                 pass  # shutting down
 
     async def channel_rows(self, channels: Iterable[int]) -> list[Channel]:
-        """The stored rows of these channels (missing ones left out), by id."""
+        """The stored rows of these channels (missing ones left out), by id.
+
+        A store failure is raised as itself, not in an ExceptionGroup, so
+        callers' `except StoreError` sees it.
+        """
         rows: list[Channel] = []
+        failures: list[StoreError] = []
         limiter = trio.CapacityLimiter(CHANNEL_READ_CONCURRENCY)
 
         async def read(channel: int) -> None:
-            async with limiter:
-                row = await self.store.get_channel(channel)
+            try:
+                async with limiter:
+                    row = await self.store.get_channel(channel)
+            except StoreError as exc:
+                failures.append(exc)
+                return
             if row is not None:
                 rows.append(row)
 
         async with trio.open_nursery() as nursery:
             for channel in channels:
                 nursery.start_soon(read, channel)
+        if failures:
+            raise failures[0]
         return sorted(rows, key=lambda row: row.channel)
 
     async def member_views(self, user: int, channels: Iterable[int]) -> list[ChannelView]:
         """The views of those channels that have `user` as a member, by id."""
-        views, unread = await self._active_views(user, channels)
-        if unread:
-            lasts = await self.store.last_seqs(unread)
+        views, from_store = await self._active_views(user, channels)
+        if from_store:
+            lasts = await self.store.last_seqs(from_store)
             views += [
                 ChannelView(row.channel, row.kind.value, row.name, row.members, lasts.get(row.channel, 0))
-                for row in await self.channel_rows(unread)
-                if user in row.members
+                for row in await self._member_rows(user, from_store)
             ]
         return sorted(views, key=lambda view: view.channel)
 
     async def contacts(self, user: int) -> frozenset[int]:
         """Everyone who shares a channel with `user` (not `user`)."""
-        views, unread = await self._active_views(user, await self.store.user_channels(user))
+        views, from_store = await self._active_views(user, await self.store.user_channels(user))
         members = [view.members for view in views]
-        members += [row.members for row in await self.channel_rows(unread) if user in row.members]
+        members += [row.members for row in await self._member_rows(user, from_store)]
         return frozenset().union(*members) - {user}
+
+    async def _member_rows(self, user: int, channels: list[int]) -> list[Channel]:
+        return [row for row in await self.channel_rows(channels) if user in row.members]
 
     async def _active_views(
         self, user: int, channels: Iterable[int]
@@ -139,29 +152,34 @@ class Services:
         has `user` as a member, and the channels left to read from the store.
 
         An active channel actor holds its row, members and `last`: a device
-        reconnecting to its busy channels costs no store reads for them.
+        reconnecting to its busy channels costs no store reads for them. An
+        actor that cannot answer now leaves its channel to the store.
         """
         views: list[ChannelView] = []
-        unread: list[int] = []
+        from_store: list[int] = []
 
         async def ask(channel: int) -> None:
+            key = ("channel", channel)
+            if not self.channels.is_active(key):  # passivated since: not worth waking
+                from_store.append(channel)
+                return
             try:
-                answer = await self.channels.ref(("channel", channel)).ask(Access(user), self.ask_timeout)
-            except (AskTimeout, ActorDead):
-                unread.append(channel)
+                answer = await self.channels.ref(key).ask(Access(user), self.ask_timeout)
+            except ActorError:
+                from_store.append(channel)
                 return
             if isinstance(answer, ChannelView):
                 views.append(answer)
             elif not (isinstance(answer, RequestFailed) and answer.code == ErrorCode.NOT_MEMBER):
-                unread.append(channel)
+                from_store.append(channel)
 
         async with trio.open_nursery() as nursery:
             for channel in channels:
                 if self.channels.is_active(("channel", channel)):
                     nursery.start_soon(ask, channel)
                 else:
-                    unread.append(channel)
-        return views, unread
+                    from_store.append(channel)
+        return views, from_store
 
     async def require_users(self, users: Iterable[int]) -> None:
         for user in users:

@@ -164,9 +164,10 @@ class DeviceSession:
         self._busy_seen = -math.inf  # when the idle check last found a request running
         self._idle_closed = False
         self._finished = False
-        # Set at the next change of the three above, made only while someone
-        # waits for one: most sessions never have a waiter, and three Events
-        # and a Semaphore each were a kilobyte per idle device.
+        # Set at the next change of _posts_pending, _requests_running or
+        # _finished; made only while someone waits for one. Most sessions
+        # never have a waiter, and three Events and a Semaphore each were a
+        # kilobyte per idle device.
         self._change: trio.Event | None = None
 
     @property
@@ -203,7 +204,8 @@ class DeviceSession:
     async def drain(self, retry_ms: int) -> None:
         """Stop taking requests, let accepted sends finish, then `bye` (draining)."""
         self._draining = True
-        while self._posts_pending:
+        # A session that ended with posts unanswered answers none of them.
+        while self._posts_pending and not self._finished:
             await self._next_change()
         if self._ref is not None:
             self._services.tell_session(self._ref, Disconnect(ByeReason.DRAINING.value, retry_ms))

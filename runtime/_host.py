@@ -27,6 +27,8 @@ async def _run(cell: Cell) -> bool:
     the waiting senders with `ActorCrashed`, a cancellation with `ActorDead`.
     """
     try:
+        # A task started in a nursery already cancelled must not run a message.
+        await trio.lowlevel.checkpoint_if_cancelled()
         await cell.drain()
         if cell.settle():
             return True

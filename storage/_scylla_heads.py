@@ -38,13 +38,14 @@ def epoch_of(stamp: int) -> int:
 
 
 class _Commit:
-    __slots__ = ("lease", "last", "head_epoch", "error")
+    __slots__ = ("lease", "last", "done", "head_epoch", "error")
 
     def __init__(self, lease: SeqLease, last: int) -> None:
         self.lease = lease
         self.last = last
+        self.done = False
         self.head_epoch: int | None = None
-        self.error: StoreError | None = StoreError("head commit did not run")
+        self.error: StoreError | None = None  # shared by the commit's group
 
 
 class HeadCommits:
@@ -65,7 +66,11 @@ class HeadCommits:
         commit = _Commit(lease, last)
         await self._batcher.submit(commit)
         if commit.error is not None:
-            raise commit.error
+            # A copy per commit: one instance raised in many tasks would mix
+            # their tracebacks.
+            raise type(commit.error)(str(commit.error)) from commit.error
+        if not commit.done:
+            raise StoreError(f"channel {lease.channel}: head commit did not run")
         if commit.head_epoch != lease.epoch:
             raise Fenced(
                 f"channel {lease.channel}: lease epoch {lease.epoch}, head epoch {commit.head_epoch}"
@@ -99,9 +104,10 @@ class HeadCommits:
                 continue
             for commit in group:
                 commit.head_epoch = epochs.get(commit.lease.channel)
-                commit.error = None
+                commit.done = True
 
 
 def _fail(group: list[_Commit], error: StoreError) -> None:
     for commit in group:
         commit.error = error
+        commit.done = True

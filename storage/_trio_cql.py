@@ -135,7 +135,12 @@ class Pending:
 
 
 def new_batch() -> BatchStatement:
-    """An unlogged batch: for rows of one partition, applied as one mutation."""
+    """An unlogged batch: one statement for many rows, atomic per partition only.
+
+    Rows of one partition land as one mutation; rows of several (at most ten,
+    Cassandra's warning) are separate mutations sent together, which saves
+    the driver's ~0.5 ms of CPU per statement and nothing else.
+    """
     batch = BatchStatement(batch_type=BatchType.UNLOGGED)
     batch.is_idempotent = True
     return batch

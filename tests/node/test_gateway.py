@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import logging
 import secrets
+import socket
 import sqlite3
+import struct
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -193,3 +195,25 @@ async def test_a_device_has_at_most_max_in_flight_requests_answered_at_once(
     assert answered[0]["id"] != ping
     await node.drain()
     await store.aclose()
+
+
+async def test_peers_gone_before_the_handshake_answer_disturb_no_one(open_store: OpenStore) -> None:
+    """Each peer sends its handshake and resets the connection at once, so
+    the node's answer (101, or 404 on a wrong path) hits a dead socket: that
+    ends the peer's handler, not the gateway with every session in it."""
+    async with running_node(open_store) as node:
+        assert node.gateway.port is not None
+        async with open_websocket_url(node.url) as bystander:
+            await sign_up(bystander, f"bystander_{secrets.token_hex(4)}")
+            for attempt in range(40):
+                path = RESOURCE if attempt % 2 else "/elsewhere"
+                stream = await trio.open_tcp_stream("127.0.0.1", node.gateway.port)
+                stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                await stream.send_all(
+                    b"GET " + path.encode() + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                    b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                    b"Sec-WebSocket-Version: 13\r\n\r\n"
+                )
+                await stream.aclose()  # with SO_LINGER 0: a reset, no FIN
+            await trio.sleep(0.5)
+            assert (await call(bystander, t="ping"))["t"] == "ok"

@@ -17,7 +17,7 @@ BUCKET = 1000
 
 async def append_all(store: Store, lease: SeqLease, messages: list[Message]) -> None:
     """In batches of up to 13: one append call stores many messages in order
-    (more than one batch of rows on Scylla, which holds 9 messages)."""
+    (on Scylla more dedup entries than ride in a batch of message rows)."""
     for start in range(0, len(messages), 13):
         await append(store, lease, *messages[start : start + 13])
 
@@ -90,7 +90,7 @@ async def test_a_repeated_send_answers_where_it_was_stored(store: Store) -> None
 
 
 async def test_a_batch_of_repeats_answers_each_where_it_was_stored(store: Store) -> None:
-    # More repeats than one dedup read or one batch of rows holds on Scylla.
+    # More repeats than one dedup read holds on Scylla (64 cids).
     channel, messages = await stored_channel(store, 70)
     lease = await store.take_lease(channel)
     fresh = message(channel, 71)

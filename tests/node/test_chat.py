@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import secrets
-from contextlib import AsyncExitStack
+import sqlite3
+from contextlib import AsyncExitStack, closing
+from pathlib import Path
 
 import pytest
 import trio
 from trio_websocket import open_websocket_url
 
 from actors import Node
+from storage import EmbeddedStore
 from client import (
     BadToken,
     ByeEvent,
@@ -24,6 +27,7 @@ from client import (
 )
 
 from . import raw
+from .conftest import node_config
 from .people import messages, new_device, next_event, online, queued_events, sign_up
 
 
@@ -130,6 +134,25 @@ async def test_channels_lists_channels_with_and_without_an_active_actor_alike(no
         frozenset({alice.user, bob.user, carol.user}),
         1,
     )
+
+
+async def test_channels_takes_an_active_channel_from_its_actor(tmp_path: Path, nursery: trio.Nursery) -> None:
+    """Shown by deleting the channel's stored row behind the node's back:
+    read from the store, the channel would be missing from the reply."""
+    path = tmp_path / "chat.db"
+    store = await EmbeddedStore.open(path)
+    node = await nursery.start(Node(node_config(), store).run)
+    alice, bob = await sign_up(node.url, "alice"), await sign_up(node.url, "bob")
+    async with online(node.url, await new_device(node.url, alice)) as a:
+        direct = await a.direct(bob.user)
+        await a.send(direct, "hello")
+        assert node.services.channels.is_active(("channel", direct))
+        with closing(sqlite3.connect(path, isolation_level=None)) as behind_its_back:
+            behind_its_back.execute("DELETE FROM channels WHERE channel = ?", (direct,))
+        [info] = await a.channels()
+        assert (info.channel, info.members, info.last) == (direct, frozenset({alice.user, bob.user}), 1)
+    await node.drain()
+    await store.aclose()
 
 
 async def test_group_of_101_is_refused(node: Node) -> None:

@@ -25,7 +25,7 @@ from attrs import define, field
 from ._api import Store
 from ._batcher import Batcher
 from ._embedded_schema import ensure_schema
-from ._errors import Conflict, Fenced, StoreError, Unavailable, UsernameTaken
+from ._errors import Conflict, Fenced, StoreError, Unavailable, UsernameTaken, own_copy
 from ._numbering import SendKey, number_drafts, send_keys
 from ._values import (
     Activity,
@@ -373,7 +373,7 @@ class EmbeddedStore(Store):
             await self._transaction(partial(_append_batch, batch))
         except StoreError as exc:
             for pending in batch:
-                pending.error = exc
+                pending.error = own_copy(exc)
 
     async def last_seqs(self, channels: Sequence[int]) -> dict[int, int]:
         wanted = _json_list(channels)

@@ -5,6 +5,17 @@ class StoreError(Exception):
     """Base of every error the Store raises."""
 
 
+def own_copy(error: StoreError) -> StoreError:
+    """A copy of a failure shared by a batch, for one of the callers it answers.
+
+    Raised in many tasks, one instance would collect all their tracebacks;
+    each copy has the shared failure as its cause.
+    """
+    copy = type(error)(*error.args)
+    copy.__cause__ = error
+    return copy
+
+
 class Unavailable(StoreError):
     """Transient: the database cannot be reached or timed out. Retry later."""
 

@@ -12,7 +12,7 @@ instead of two statements per append.
 from __future__ import annotations
 
 from ._batcher import Batcher
-from ._errors import Fenced, StoreError
+from ._errors import Fenced, StoreError, own_copy
 from ._scylla_cluster import ScyllaCluster
 from ._trio_cql import new_batch, send
 from ._values import SeqLease
@@ -45,7 +45,7 @@ class _Commit:
         self.last = last
         self.done = False
         self.head_epoch: int | None = None
-        self.error: StoreError | None = None  # shared by the commit's group
+        self.error: StoreError | None = None
 
 
 class HeadCommits:
@@ -66,9 +66,7 @@ class HeadCommits:
         commit = _Commit(lease, last)
         await self._batcher.submit(commit)
         if commit.error is not None:
-            # A copy per commit: one instance raised in many tasks would mix
-            # their tracebacks.
-            raise type(commit.error)(str(commit.error)) from commit.error
+            raise commit.error
         if not commit.done:
             raise StoreError(f"channel {lease.channel}: head commit did not run")
         if commit.head_epoch != lease.epoch:
@@ -109,5 +107,5 @@ class HeadCommits:
 
 def _fail(group: list[_Commit], error: StoreError) -> None:
     for commit in group:
-        commit.error = error
+        commit.error = own_copy(error)
         commit.done = True

@@ -8,7 +8,7 @@ from collections.abc import Hashable
 import trio
 from attrs import define, field, frozen
 
-from runtime import Actor
+from runtime import Actor, LocalRef, spawn_actor
 
 
 @frozen
@@ -135,3 +135,8 @@ class Lab:
                 raise Boom(f"{name} crashed")
 
         return start
+
+
+async def spawn(nursery: trio.Nursery, journal: Journal, *, mailbox_size: int = 4, key: object = "a") -> LocalRef:
+    """A Recorder hosted by `spawn_actor`: a task only while it has mail."""
+    return await spawn_actor(nursery, Recorder(key, journal), key=key, mailbox_size=mailbox_size)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+from collections.abc import Awaitable, Callable
 
 import pytest
 import trio
@@ -18,7 +19,7 @@ from runtime import (
 )
 from runtime._cell import Ask
 
-from .conftest import Crash, Get, Hold, Journal, Put, Recorder, tasks_under
+from .conftest import Crash, Get, Hold, Journal, Put, Recorder, spawn, tasks_under
 
 
 async def start(nursery: trio.Nursery, journal: Journal, *, mailbox_size: int = 4, key: object = "a") -> LocalRef:
@@ -27,6 +28,9 @@ async def start(nursery: trio.Nursery, journal: Journal, *, mailbox_size: int = 
             Recorder(key, journal), key=key, mailbox_size=mailbox_size, task_status=task_status
         )
     )
+
+
+Host = Callable[[trio.Nursery, Journal], Awaitable[LocalRef]]
 
 
 def live_asks() -> int:
@@ -157,10 +161,11 @@ async def test_cancelled_asker_leaves_actor_running_and_reply_dropped() -> None:
         ref.request_stop()
 
 
-async def test_request_stop_finishes_current_message_then_fails_queued() -> None:
+@pytest.mark.parametrize("host", [start, spawn], ids=["serve_actor", "spawn_actor"])
+async def test_request_stop_finishes_current_message_then_fails_queued(host: Host) -> None:
     journal = Journal()
     async with trio.open_nursery() as nursery:
-        ref = await start(nursery, journal)
+        ref = await host(nursery, journal)
         hold = Hold(trio.Event())
         outcomes: dict[str, object] = {}
 
@@ -177,6 +182,7 @@ async def test_request_stop_finishes_current_message_then_fails_queued() -> None
         ref.request_stop()
         with pytest.raises(ActorDead):
             ref.tell_nowait(Put(2))  # a stopping actor takes no new mail
+        assert journal.of("stopping") == []  # not before the current message is done
         hold.release.set()
     assert outcomes["current"] == "released"
     assert isinstance(outcomes["queued"], ActorDead)

@@ -11,11 +11,7 @@ from attrs import frozen
 
 from runtime import ActorCrashed, ActorDead, AskTimeout, LocalRef, spawn_actor
 
-from .conftest import Crash, Get, Hold, Journal, Put, Recorder
-
-
-async def spawn(nursery: trio.Nursery, journal: Journal, *, mailbox_size: int = 4, key: object = "a") -> LocalRef:
-    return await spawn_actor(nursery, Recorder(key, journal), key=key, mailbox_size=mailbox_size)
+from .conftest import Crash, Get, Hold, Journal, Put, Recorder, spawn
 
 
 async def ask_outcome(ref: LocalRef, message: object, outcomes: dict[str, object], name: str) -> None:
@@ -84,27 +80,6 @@ async def test_a_crash_fails_the_waiting_senders_and_propagates_into_the_nursery
         assert isinstance(error, ActorCrashed) and isinstance(error.reason, RuntimeError), (name, error)
     assert not ref.alive
     assert journal.of("stopping") == []
-
-
-async def test_request_stop_finishes_the_current_message_then_runs_stopping() -> None:
-    journal = Journal()
-    outcomes: dict[str, object] = {}
-    async with trio.open_nursery() as nursery:
-        ref = await spawn(nursery, journal)
-        hold = Hold(trio.Event())
-        nursery.start_soon(ask_outcome, ref, hold, outcomes, "current")
-        await hold.entered.wait()
-        nursery.start_soon(ask_outcome, ref, Put(1), outcomes, "queued")
-        await trio.testing.wait_all_tasks_blocked()
-        ref.request_stop()
-        with pytest.raises(ActorDead):
-            ref.tell_nowait(Put(2))
-        assert journal.of("stopping") == []
-        hold.release.set()
-    assert outcomes["current"] == "released"
-    assert isinstance(outcomes["queued"], ActorDead)
-    assert [kind for kind, _, _ in journal.events] == ["started", "stopping"]
-    assert not ref.alive
 
 
 async def test_request_stop_of_an_idle_actor_runs_stopping() -> None:

@@ -1,14 +1,16 @@
 """The WebSocket listener: one DeviceSession per connection, run in that connection's task.
 
-trio-websocket runs each connection's handler in a task of its own, here in
-the gateway's nursery (`handler_nursery`), outside the listener's scope:
-`drain` stops accepting without cancelling a single session. The handler
-runs the session itself, so a device costs that task and no supervisor
-child. The handler is the session's supervisor in OTP's terms, for a
-temporary child: at most `max_connections` run at once (more are refused
-with 1013, try again later), and a session that crashes is logged once and
-closes its own connection, nothing else (an exception escaping a handler
-would end the gateway). Cancelling the gateway cancels every session.
+Trio's `serve_listeners` runs each TCP connection in a task of its own, here
+in the gateway's nursery, outside the listener's scope: `drain` stops
+accepting without cancelling a single session. That task does the
+WebSocket handshake (trio-websocket's `wrap_server_stream`, bounded by
+`handshake_timeout`) and then runs the session itself, so a device costs
+that task and one nursery, and no supervisor child. The task is the
+session's supervisor in OTP's terms, for a temporary child: at most
+`max_connections` run at once (more are refused with 1013, try again
+later), and a session that crashes is logged once and closes its own
+connection, nothing else (an exception escaping the task would end the
+gateway). Cancelling the gateway cancels every session.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 import logging
 
 import trio
-from trio_websocket import ConnectionClosed, WebSocketRequest, WebSocketServer, serve_websocket
+from trio_websocket import ConnectionClosed, WebSocketConnection, wrap_server_stream
 
 from ._accounts import Accounts
 from ._handlers import Handlers
@@ -43,6 +45,7 @@ class Gateway:
         max_connections: int,
         outbound_queue: int,
         ask_timeout: float,
+        handshake_timeout: float,
     ) -> None:
         self._services = services
         self._accounts = accounts
@@ -52,6 +55,7 @@ class Gateway:
         self._max_connections = max_connections
         self._outbound_queue = outbound_queue
         self._ask_timeout = ask_timeout
+        self._handshake_timeout = handshake_timeout
         self._listener = trio.CancelScope()
         # Sessions running now: the connection limit counts them, drain and
         # the idle sweep walk them.
@@ -62,21 +66,15 @@ class Gateway:
         self._listener = trio.CancelScope()  # a fresh one per run: a scope is entered once
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._close_idle_sessions)
-            server = await nursery.start(self._listen, nursery)
-            self.port = server.port
+            self.port = await nursery.start(self._listen, nursery)
             task_status.started(self)
 
-    async def _listen(self, connections: trio.Nursery, *, task_status: trio.TaskStatus[WebSocketServer]) -> None:
+    async def _listen(self, connections: trio.Nursery, *, task_status: trio.TaskStatus[int]) -> None:
         with self._listener:
-            await serve_websocket(
-                self._accept,
-                self._host,
-                self._port,
-                ssl_context=None,
-                handler_nursery=connections,
-                max_message_size=self._services.limits.max_message_bytes,
-                task_status=task_status,
-            )
+            listeners = await trio.open_tcp_listeners(self._port, host=self._host)
+            # Listening already: connections made from here on wait in the backlog.
+            task_status.started(listeners[0].socket.getsockname()[1])
+            await trio.serve_listeners(self._connection, listeners, handler_nursery=connections)
 
     @property
     def connections(self) -> int:
@@ -102,37 +100,63 @@ class Gateway:
             for session in self._live:  # no await in here: the set stays as it is
                 session.close_if_idle(now)
 
-    async def _accept(self, request: WebSocketRequest) -> None:
-        # A peer gone before the handshake's answer is written raises here,
-        # in the gateway's nursery: it must end this handler only.
+    async def _connection(self, stream: trio.SocketStream) -> None:
+        """One TCP connection: the WebSocket handshake, then the device's session.
+
+        A single nursery holds the connection's reader task and the
+        session's writer and request tasks, so ending the session (cancelling
+        that nursery) ends the connection too, and a device costs one
+        nursery, not one for the transport and another for the session.
+        """
+        session: DeviceSession | None = None
         try:
-            if request.path != RESOURCE:
-                await request.reject(404, body=b"the chat protocol is served at /v1\n")
-                return
-            ws = await request.accept()
-        except ConnectionClosed:
-            return
+            async with trio.open_nursery() as connection:
+                ws = await self._handshake(stream, connection)
+                if ws is not None and await self._admitted(ws):
+                    session = DeviceSession(
+                        ws,
+                        self._services,
+                        self._accounts,
+                        self._handlers,
+                        outbound_queue=self._outbound_queue,
+                        ask_timeout=self._ask_timeout,
+                    )
+                    self._live.add(session)
+                    await session.run(connection)
+                connection.cancel_scope.cancel()  # the reader task, once the session has had its say
+        except Exception as exc:
+            log.error("%r crashed, closing its connection", session or stream, exc_info=exc)
+        finally:
+            if session is not None:
+                self._live.discard(session)
+            await trio.aclose_forcefully(stream)
+
+    async def _handshake(self, stream: trio.SocketStream, connection: trio.Nursery) -> WebSocketConnection | None:
+        """The opening handshake, within `handshake_timeout`: the WebSocket, or None if refused or gone."""
+        with trio.move_on_after(self._handshake_timeout):
+            # A peer gone before the handshake's answer is written raises here:
+            # it must end this connection only.
+            try:
+                request = await wrap_server_stream(
+                    connection, stream, max_message_size=self._services.limits.max_message_bytes
+                )
+                if request.path != RESOURCE:
+                    await request.reject(404, body=b"the chat protocol is served at /v1\n")
+                    return None
+                return await request.accept()
+            except ConnectionClosed:
+                return None
+        return None
+
+    async def _admitted(self, ws: WebSocketConnection) -> bool:
+        """Whether the node takes this device now; if not, it is told 1013 (try another)."""
         if self._listener.cancel_called:
             # Its handshake was under way when drain began, which has already
             # told every session it knows of.
             await ws.aclose(TRY_AGAIN_LATER, "node draining, try another")
-            return
+            return False
         if len(self._live) >= self._max_connections:
             log.warning("connection limit reached, refusing %s", ws.remote)
             await ws.aclose(TRY_AGAIN_LATER, "node full, try another")
-            return
-        session = DeviceSession(
-            ws,
-            self._services,
-            self._accounts,
-            self._handlers,
-            outbound_queue=self._outbound_queue,
-            ask_timeout=self._ask_timeout,
-        )
-        self._live.add(session)
-        try:
-            await session.run()
-        except Exception as exc:
-            log.error("%r crashed, closing its connection", session, exc_info=exc)
-        finally:
-            self._live.discard(session)
+            return False
+        return True

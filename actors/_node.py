@@ -54,6 +54,8 @@ class NodeConfig:
     #: Frames queued for one device before it counts as a slow consumer.
     outbound_queue: int = 1024
     max_connections: int = 100_000
+    #: Seconds a new connection has to finish its WebSocket handshake.
+    handshake_timeout: float = 10.0
     #: How long a request waits for a user or channel actor.
     ask_timeout: float = 10.0
     #: Seconds SIGTERM waits for in-flight sends before closing anyway.
@@ -103,6 +105,7 @@ class Node:
             max_connections=config.max_connections,
             outbound_queue=config.outbound_queue,
             ask_timeout=config.ask_timeout,
+            handshake_timeout=config.handshake_timeout,
         )
         self._started = clock_ms()
         self._tree = Supervisor(

@@ -5,7 +5,7 @@ Two halves, so that reading never waits on writing:
   decide what each one is, and carries out requests: sends in line (their
   order is the device's order), everything else in handler tasks, at most
   `MAX_IN_FLIGHT` at a time so a client cannot make us hold unbounded work;
-- the writer is an actor hosted in this session's nursery, with a task only
+- the writer is an actor hosted in the connection's nursery, with a task only
   while it has frames to write (an idle device then costs no task for it);
   its bounded mailbox is the device's outbound queue. Channels and users
   hand it frames without waiting; when it is full the device is not
@@ -179,22 +179,27 @@ class DeviceSession:
     def __repr__(self) -> str:
         return f"<DeviceSession {self._number} user {self.user}>"
 
-    async def run(self) -> None:
-        """Serve the connection until it closes; a crash propagates to the caller."""
+    async def run(self, connection: trio.Nursery) -> None:
+        """Serve the device until the connection closes; a crash propagates.
+
+        `connection` is the nursery the gateway runs the connection in: the
+        session's writer and request tasks run there beside the transport's
+        reader, and the session ends by cancelling it (`_end`), so this
+        returns only by cancellation or a crash.
+        """
+        self._nursery = connection
         try:
-            # Its cancel scope is how the session ends (`_end`): one scope, not one more around it.
-            async with trio.open_nursery() as nursery:
-                self._nursery = nursery
-                writer = await spawn_actor(
-                    nursery, _Writer(self), key=("session", self._number), mailbox_size=self._outbound_queue
-                )
-                self._ref = SessionRef(writer, self)
-                await self._read(nursery)
-                # A close of ours ends the reader at once; cancelling then
-                # would cut the handshake and reset a peer still sending,
-                # losing the `bye` it had not read. The writer ends it.
-                if not self._closing:
-                    self._end()
+            writer = await spawn_actor(
+                connection, _Writer(self), key=("session", self._number), mailbox_size=self._outbound_queue
+            )
+            self._ref = SessionRef(writer, self)
+            await self._read(connection)
+            # A close of ours ends the reader at once; cancelling then would
+            # cut the handshake and reset a peer still sending, losing the
+            # `bye` it had not read. The writer ends the session after it.
+            if not self._closing:
+                self._end()
+            await trio.sleep_forever()
         finally:
             self._detach()
             self._protocol.closed()
@@ -266,7 +271,7 @@ class DeviceSession:
         self._end()
 
     def _end(self) -> None:
-        """End the session now: its reader, writer and handlers are cancelled."""
+        """End the session now: its reader, writer and handlers are cancelled, and the connection with them."""
         assert self._nursery is not None
         self._nursery.cancel_scope.cancel()
 

@@ -129,6 +129,20 @@ async def test_a_handshake_finishing_after_drain_began_is_refused_with_1013(open
         assert await close_code(ws) == TRY_AGAIN_LATER
 
 
+async def test_a_connection_that_does_not_finish_its_handshake_in_time_is_closed(open_store: OpenStore) -> None:
+    """Half a request, then silence (slowloris): the node closes the socket
+    after `handshake_timeout`, and serves a device that connects meanwhile."""
+    async with running_node(open_store, handshake_timeout=0.5) as node:
+        assert node.gateway.port is not None
+        stalled = await trio.open_tcp_stream("127.0.0.1", node.gateway.port)
+        await stalled.send_all(b"GET " + RESOURCE.encode() + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        async with open_websocket_url(node.url) as bystander:
+            assert (await call(bystander, t="ping"))["t"] == "ok"
+        with trio.fail_after(10):
+            assert await stalled.receive_some() == b""  # the node's FIN
+        assert node.gateway.connections == 0
+
+
 async def silent_device(port: int) -> trio.SocketStream:
     """A WebSocket client that completes the handshake and then never reads again."""
     stream = await trio.open_tcp_stream("127.0.0.1", port)

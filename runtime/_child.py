@@ -45,6 +45,9 @@ class Child:
     crash: Exception | None = None
     scope: trio.CancelScope = field(factory=trio.CancelScope)
     done: trio.Event = field(factory=trio.Event)
+    #: Once started, shielded from its supervisor's own cancellation: then
+    #: the supervisor cancels it, in the order it chooses (`cancel_child`).
+    ordered: bool = False
 
 
 class _Status:
@@ -59,8 +62,12 @@ class _Status:
 
     def started(self, value: object = None) -> None:
         self.called = True
-        self._child.value = value
-        self._child.running = True
+        child = self._child
+        child.value = value
+        child.running = True
+        # Not before: a child that never finishes starting (a store that is
+        # down) must still end when its supervisor is cancelled.
+        child.scope.shield = child.ordered
         self._inner.started(value)
 
 
@@ -125,5 +132,13 @@ async def stop_child(child: Child, owner: str) -> None:
             child.name,
             child.shutdown,
         )
+    await cancel_child(child)
+
+
+async def cancel_child(child: Child) -> None:
+    """Cancel the child, if it runs, and wait until it has ended."""
+    if child.generation == 0 or child.done.is_set():
+        return
+    child.stopping = True
     child.scope.cancel()
     await child.done.wait()

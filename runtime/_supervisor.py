@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 import trio
 from attrs import field, frozen
 
-from ._child import Child, Restart, prepare, run_child, stop_child
+from ._child import Child, Restart, cancel_child, prepare, run_child, stop_child
 from ._errors import SupervisorGaveUp
 from ._intensity import RestartIntensity
 
@@ -171,7 +171,10 @@ class Supervisor(SupervisorBase):
     error. More than `intensity` restarts within `period` seconds: every child
     is stopped, newest first, and `run` raises `SupervisorGaveUp` to the parent.
     `request_stop()` stops the children newest first, each within its
-    `shutdown`, and `run` returns. Cancelling `run` cancels all children at once.
+    `shutdown`, and `run` returns. Cancelling `run` cancels the children
+    newest first, each once the ones after it have ended, with no graceful
+    stop: so even "stop now" never leaves a child running without the
+    siblings started before it, which it may depend on (OTP's shutdown order).
     """
 
     def __init__(
@@ -193,32 +196,42 @@ class Supervisor(SupervisorBase):
     async def run(self, *, task_status: trio.TaskStatus[Supervisor] = trio.TASK_STATUS_IGNORED) -> None:
         if self._nursery is not None:
             raise RuntimeError(f"supervisor {self.name!r} is already running")
-        self._children = {Child(s.name, s.start, s.restart, s.shutdown): None for s in self._specs}
+        self._children = {Child(s.name, s.start, s.restart, s.shutdown, ordered=True): None for s in self._specs}
         self._intensity.reset()
         self._exits.clear()
         self._stop_requested = False
-        failure: Exception | None = None
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 try:
-                    for child in list(self._children):
-                        await self._start(child)
-                except Exception as exc:
-                    # One line: the error itself, with its traceback, goes to
-                    # whoever started this supervisor.
-                    logger.error(
-                        "%s: child %r failed to start: %s: %s", self.name, child.name, type(exc).__name__, exc
-                    )
-                    failure = exc
-                else:
-                    task_status.started(self)
-                    failure = await self._supervise()
-                await self._stop_all()
+                    failure = await self._start_and_supervise(task_status)
+                    await self._stop_all()
+                finally:
+                    await self._cancel_newest_first()
         finally:
             self._nursery = None
         if failure is not None:
             raise failure
+
+    async def _start_and_supervise(self, task_status: trio.TaskStatus[Supervisor]) -> Exception | None:
+        """Start the children in order, then supervise them: the failure to raise, if any."""
+        try:
+            for child in list(self._children):
+                await self._start(child)
+        except Exception as exc:
+            # One line: the error itself, with its traceback, goes to
+            # whoever started this supervisor.
+            logger.error("%s: child %r failed to start: %s: %s", self.name, child.name, type(exc).__name__, exc)
+            return exc
+        task_status.started(self)
+        return await self._supervise()
+
+    async def _cancel_newest_first(self) -> None:
+        """Children still running here were not stopped because `run` was
+        cancelled (or failed): they are shielded from that, and end here."""
+        with trio.CancelScope(shield=True):
+            for child in reversed(list(self._children)):
+                await cancel_child(child)
 
     def _group(self, child: Child) -> list[Child]:
         if self.strategy is Strategy.ONE_FOR_ONE:

@@ -26,6 +26,9 @@ SENDS_IN_FLIGHT = 16
 #: Sends acknowledged before SIGTERM: the burst is under way, not about to start.
 ACKED_BEFORE_SIGTERM = 200
 
+#: Devices online when a second signal cuts the drain short.
+ONLINE_AT_FORCED_STOP = 100
+
 #: The send limits are not what this is about: let the burst run at full speed.
 FAST_SENDS = ["--send-rate", "10000", "--send-burst", "10000"]
 
@@ -73,6 +76,36 @@ async def test_serve_on_a_port_in_use_exits_instead_of_hanging(tmp_path: Path) -
     assert "Traceback" not in done.stderr, done.stderr
     last = done.stderr.splitlines()[-1]
     assert last.startswith("chatnode: cannot listen: ") and "Address already in use" in last, done.stderr
+
+
+async def test_a_second_signal_stops_the_node_at_once_and_quietly(tmp_path: Path) -> None:
+    """The whole tree is cancelled then, and it still stops newest child
+    first: no session outlives the user actors it tells it is gone, and no
+    user actor the timers it sets. Nothing is logged as a crash. The second
+    signal comes as the devices go, while their users take the news."""
+    async with serving([*embedded(tmp_path / "chat.db"), "--drain-timeout", "30"], cwd=tmp_path) as node:
+        credentials: list[Credentials] = []
+
+        async def sign_up_one() -> None:
+            credentials.append(await new_device(node.url, await sign_up(node.url, "online")))
+
+        async with trio.open_nursery() as nursery:
+            for _ in range(ONLINE_AT_FORCED_STOP):
+                nursery.start_soon(sign_up_one)
+        async with AsyncExitStack() as stack:
+            conns = [await stack.enter_async_context(device(node.url, c)) for c in credentials]
+            node.process.send_signal(signal.SIGTERM)
+            with trio.fail_after(10):
+                while not any(conn.closed for conn in conns):
+                    await trio.sleep(0.001)
+            status = await node.stop(signal.SIGTERM)
+    assert status == 0
+    assert node.stdout.lines[1:] == [
+        "chatnode: SIGTERM, draining",
+        "chatnode: SIGTERM again, stopping now",
+        "chatnode: stopped",
+    ]
+    assert not [line for line in node.stderr.lines if "ERROR" in line or "Traceback" in line], node.stderr.lines
 
 
 @define

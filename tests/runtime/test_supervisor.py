@@ -214,6 +214,52 @@ async def test_cancellation_is_never_a_crash(caplog: pytest.LogCaptureFixture) -
     assert caplog.records == []
 
 
+async def test_cancelling_run_stops_the_children_newest_first_each_after_the_newer_ended() -> None:
+    """Even "stop now" keeps OTP's shutdown order: a child winding down (for
+    a few checkpoints here) still has every sibling started before it, and
+    none started after it."""
+    running: list[str] = []
+    running_when_cancelled: dict[str, list[str]] = {}
+
+    def child(name: str):  # type: ignore[no-untyped-def]
+        async def start(*, task_status: trio.TaskStatus[str]) -> None:
+            running.append(name)
+            task_status.started(name)
+            try:
+                await trio.sleep_forever()
+            except trio.Cancelled:
+                running_when_cancelled[name] = list(running)
+                with trio.CancelScope(shield=True):
+                    for _ in range(5):
+                        await trio.lowlevel.checkpoint()
+                raise
+            finally:
+                running.remove(name)
+
+        return start
+
+    async with trio.open_nursery() as nursery:
+        specs = [ChildSpec(name, child(name)) for name in "abc"]
+        await nursery.start(Supervisor("tree", Strategy.ONE_FOR_ONE, specs).run)
+        nursery.cancel_scope.cancel()
+    assert running_when_cancelled == {"c": ["a", "b", "c"], "b": ["a", "b"], "a": ["a"]}
+    assert running == []
+
+
+async def test_a_child_still_starting_ends_as_soon_as_its_supervisor_is_cancelled(autojump_clock: object) -> None:
+    lab = Lab()
+
+    async def slow_start(*, task_status: trio.TaskStatus[None]) -> None:
+        await trio.sleep(60)  # say, a store that is down
+        task_status.started()
+
+    start = trio.current_time()
+    with trio.move_on_after(1):
+        await Supervisor("tree", Strategy.ONE_FOR_ONE, [ChildSpec("a", lab.child("a")), ChildSpec("b", slow_start)]).run()
+    assert trio.current_time() - start == pytest.approx(1)
+    assert lab.log == [("start", "a"), ("stop", "a")]
+
+
 def actor_child(journal: Journal, key: str) -> ChildSpec:
     async def start(*, task_status: trio.TaskStatus[LocalRef]) -> None:
         # A fresh instance per start: a restarted actor must not inherit the crashed one's state.

@@ -23,7 +23,7 @@ from trio_websocket import ConnectionClosed, WebSocketConnection, wrap_server_st
 from ._accounts import Accounts
 from ._handlers import Handlers
 from ._services import Services
-from ._session import DeviceSession
+from ._session import BYE_GRACE, DeviceSession
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +123,9 @@ class Gateway:
                     )
                     self._live.add(session)
                     await session.run(connection)
-                connection.cancel_scope.cancel()  # the reader task, once the session has had its say
+                # Refused, or the handshake failed: the session, which never
+                # returns, ends this scope itself.
+                connection.cancel_scope.cancel()
         except Exception as exc:
             log.error("%r crashed, closing its connection", session or stream, exc_info=exc)
         finally:
@@ -153,10 +155,16 @@ class Gateway:
         if self._listener.cancel_called:
             # Its handshake was under way when drain began, which has already
             # told every session it knows of.
-            await ws.aclose(TRY_AGAIN_LATER, "node draining, try another")
+            await _refuse(ws, "node draining, try another")
             return False
         if len(self._live) >= self._max_connections:
             log.warning("connection limit reached, refusing %s", ws.remote)
-            await ws.aclose(TRY_AGAIN_LATER, "node full, try another")
+            await _refuse(ws, "node full, try another")
             return False
         return True
+
+
+async def _refuse(ws: WebSocketConnection, reason: str) -> None:
+    """Close with 1013, waiting for the peer's close frame as long as for a `bye`'s."""
+    with trio.move_on_after(BYE_GRACE):  # cancelled, aclose closes the socket itself
+        await ws.aclose(TRY_AGAIN_LATER, reason)

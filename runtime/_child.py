@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import math
 from collections.abc import Awaitable, Callable
 
 import trio
@@ -65,10 +66,13 @@ class _Status:
         child = self._child
         child.value = value
         child.running = True
-        # Not before: a child that never finishes starting (a store that is
-        # down) must still end when its supervisor is cancelled.
-        child.scope.shield = child.ordered
         self._inner.started(value)
+        # Only now the supervisor's child: a start that hangs (a store that
+        # is down) must still end when its supervisor is cancelled. Nor if
+        # that cancellation came first: trio then leaves the child where it
+        # started, to end by it.
+        if child.ordered and trio.current_effective_deadline() != -math.inf:
+            child.scope.shield = True
 
 
 async def run_child(

@@ -230,8 +230,14 @@ class Supervisor(SupervisorBase):
         """Children still running here were not stopped because `run` was
         cancelled (or failed): they are shielded from that, and end here."""
         with trio.CancelScope(shield=True):
-            for child in reversed(list(self._children)):
-                await cancel_child(child)
+            try:
+                for child in reversed(list(self._children)):
+                    await cancel_child(child)
+            except BaseException:
+                # Interrupted (KeyboardInterrupt): no child may stay shielded.
+                for child in self._children:
+                    child.scope.cancel()
+                raise
 
     def _group(self, child: Child) -> list[Child]:
         if self.strategy is Strategy.ONE_FOR_ONE:

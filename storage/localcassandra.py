@@ -288,8 +288,9 @@ class LocalCassandra:
 
     def __init__(self, report: Report = _report_to_stderr, *, full_jit: bool = False) -> None:
         # Without the optimising (C2) compiler the node starts on about half
-        # the CPU time, which is what a test run on two cores waits for;
-        # benchmarks want full_jit for steady-state speed instead.
+        # the CPU time, which is what a test run on two cores waits for.
+        # full_jit is for runs long enough to repay C2's compiling; chatbench's
+        # are not on two cores (its Cassandra runs measured worse with it).
         self._report = report
         self._full_jit = full_jit
         self._process: subprocess.Popen[bytes] | None = None

@@ -260,6 +260,23 @@ async def test_a_child_still_starting_ends_as_soon_as_its_supervisor_is_cancelle
     assert lab.log == [("start", "a"), ("stop", "a")]
 
 
+async def test_a_child_that_finishes_starting_after_its_supervisor_was_cancelled_ends(
+    autojump_clock: object,
+) -> None:
+    """Trio leaves such a child in its cancelled start: it must not be shielded there."""
+
+    async def late_start(*, task_status: trio.TaskStatus[None]) -> None:
+        with trio.CancelScope(shield=True):
+            await trio.sleep(1)  # cancelled meanwhile, and not told yet
+        task_status.started()
+        await trio.sleep(100)
+
+    start = trio.current_time()
+    with trio.move_on_after(0.5):
+        await Supervisor("tree", Strategy.ONE_FOR_ONE, [ChildSpec("late", late_start)]).run()
+    assert trio.current_time() - start == pytest.approx(1)
+
+
 def actor_child(journal: Journal, key: str) -> ChildSpec:
     async def start(*, task_status: trio.TaskStatus[LocalRef]) -> None:
         # A fresh instance per start: a restarted actor must not inherit the crashed one's state.

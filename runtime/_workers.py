@@ -12,11 +12,13 @@ from __future__ import annotations
 import contextvars
 from collections import deque
 from collections.abc import Awaitable, Callable
+from functools import partial
 
 import trio
 
 from ._cell import Cell
 from ._deadlines import current_wheel
+from ._errors import ActorDead
 
 # Parked workers kept for reuse; more than this exit, so a burst's tasks go away.
 _MAX_IDLE = 8
@@ -61,7 +63,15 @@ class WorkerPool:
     def schedule(self, cell: Cell) -> None:
         self._runq.append(cell)
         if not self._waking:
-            self._wake_one()
+            try:
+                self._wake_one()
+            except RuntimeError:
+                # The nursery has closed: the registry is stopping, in the
+                # moment before it kills its cells. They die now (`Owner`).
+                self._waking = 0
+                while self._runq:
+                    queued = self._runq.popleft()
+                    queued.die(partial(ActorDead, queued.key))
 
     def _wake_one(self) -> None:
         self._waking = 1

@@ -10,6 +10,9 @@ import trio.testing
 
 from runtime import ActorCrashed, ActorDead, Registry, SupervisorGaveUp
 
+from runtime._cell import Cell
+from runtime._workers import WorkerPool
+
 from .conftest import Crash, Get, Hold, Journal, Put, Recorder, tasks_under
 
 
@@ -311,3 +314,16 @@ async def test_an_actor_blocked_in_receive_never_delays_the_others() -> None:
         for hold in holds:
             hold.release.set()
         things.request_stop()
+
+
+async def test_a_tell_after_the_worker_nursery_closed_raises_actor_dead() -> None:
+    """A registry stops in two steps: its worker nursery closes, then `run`
+    kills its cells. A tell in between meets a pool that cannot run the
+    cell: the sender hears ActorDead, as from any dead actor, not trio's
+    "nursery is closed" RuntimeError."""
+    async with trio.open_nursery() as workers:
+        pool = WorkerPool(workers, lambda cell: trio.lowlevel.checkpoint())
+    cell = Cell(("user", 1), 4, pool)
+    with pytest.raises(ActorDead):
+        cell.offer("hello")
+    assert cell.dead

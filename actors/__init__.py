@@ -1,7 +1,7 @@
 """The chat itself: device sessions, users and channels as actors.
 
-`Node` is one process's supervision tree; `actors.protocol` is the sans-IO
-wire protocol it speaks. Nothing here knows which database is behind the
+`Node` is one process's supervision tree; it speaks the top-level
+`protocol` package's wire contract. Nothing here knows which database is behind the
 Store it is given.
 """
 

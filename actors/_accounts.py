@@ -25,10 +25,10 @@ from storage import (
     token_hash,
     verify_password,
 )
+from protocol import ErrorCode
 
 from ._activity import ActivityLog
 from ._failures import RequestFailed
-from .protocol import ErrorCode
 
 
 @frozen

@@ -35,12 +35,12 @@ from runtime import Actor
 from storage import Draft, Message, SeqLease, StoreError
 from storage import Channel as StoredChannel
 from storage import ChannelKind
+from protocol import ChannelEvent, Err, ErrorCode, MsgEvent, Ok, ReceiptEvent, SendResult, TypingEvent, encode
 
 from ._failures import RequestFailed
 from ._messages import Access, Announce, ChannelView, Deliver, Invite, Leave, MarkRead, Post, PostReply, Typing
 from ._services import Services
 from ._wire import wire_message
-from .protocol import ChannelEvent, Err, ErrorCode, MsgEvent, Ok, ReceiptEvent, SendResult, TypingEvent, encode
 
 log = logging.getLogger(__name__)
 

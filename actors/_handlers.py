@@ -16,13 +16,7 @@ from runtime import ActorDead, ActorRef, AskTimeout, IdGenerator
 from storage import Channel as StoredChannel
 from storage import ChannelKind as StoredKind
 from storage import PushTarget as StoredPushTarget
-
-from ._accounts import Accounts
-from ._failures import RequestFailed
-from ._messages import Access, Announce, ChannelView, DeviceRevoked, Invite, Leave, MarkRead, PresenceQuery, Typing
-from ._services import Services
-from ._wire import wire_message
-from .protocol import (
+from protocol import (
     ChannelInfo,
     ChannelResult,
     ChannelsRequest,
@@ -52,6 +46,12 @@ from .protocol import (
     UserPresence,
     UserResult,
 )
+
+from ._accounts import Accounts
+from ._failures import RequestFailed
+from ._messages import Access, Announce, ChannelView, DeviceRevoked, Invite, Leave, MarkRead, PresenceQuery, Typing
+from ._services import Services
+from ._wire import wire_message
 
 #: Messages read from the store at a time for a `sync` or `history` page.
 #: A page stops growing once its bodies fill a frame, so one request holds at

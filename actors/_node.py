@@ -27,6 +27,7 @@ from attrs import field, frozen
 
 from runtime import ChildSpec, IdGenerator, Registry, Strategy, Supervisor, Timers
 from storage import NodeRecord, Store
+from protocol import Limits
 
 from ._accounts import Accounts
 from ._activity import ActivityLog
@@ -36,7 +37,6 @@ from ._handlers import Handlers
 from ._membership import Membership
 from ._services import Services
 from ._user import UserActor
-from .protocol import Limits
 
 log = logging.getLogger(__name__)
 

@@ -13,11 +13,11 @@ import trio
 
 from runtime import ActorDead, ActorError, ActorRef, MailboxFull, Registry, Timers
 from storage import Channel, Store, StoreError
+from protocol import ErrorCode, Limits
 
 from ._activity import ActivityLog
 from ._failures import RequestFailed
 from ._messages import Access, ChannelView
-from .protocol import ErrorCode, Limits
 
 log = logging.getLogger(__name__)
 

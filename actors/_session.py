@@ -27,13 +27,7 @@ from trio_websocket import ConnectionClosed, WebSocketConnection
 
 from storage import StoreError
 from runtime import Actor, ActorDead, ActorRef, AskTimeout, MailboxFull, spawn_actor
-
-from ._accounts import Accounts
-from ._failures import RequestFailed
-from ._handlers import Handlers
-from ._messages import Attach, Detach, Disconnect, Hangup, Outgoing, Post, PostReply
-from ._services import Services
-from .protocol import (
+from protocol import (
     AuthRequest,
     AuthResult,
     ByeReason,
@@ -53,6 +47,12 @@ from .protocol import (
     SendRequest,
     UserResult,
 )
+
+from ._accounts import Accounts
+from ._failures import RequestFailed
+from ._handlers import Handlers
+from ._messages import Attach, Detach, Disconnect, Hangup, Outgoing, Post, PostReply
+from ._services import Services
 
 log = logging.getLogger(__name__)
 

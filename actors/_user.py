@@ -18,6 +18,7 @@ import logging
 
 from runtime import Actor, ActorRef, Timer
 from storage import StoreError
+from protocol import PresenceEvent, UserPresence, encode
 
 from ._messages import (
     Attach,
@@ -31,7 +32,6 @@ from ._messages import (
 )
 from ._presence import PresenceChange, PresenceDebounce
 from ._services import Services
-from .protocol import PresenceEvent, UserPresence, encode
 
 log = logging.getLogger(__name__)
 

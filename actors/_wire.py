@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from storage import Message as StoredMessage
 
-from .protocol import Message
+from protocol import Message
 
 
 def wire_message(stored: StoredMessage) -> Message:

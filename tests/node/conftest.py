@@ -9,7 +9,7 @@ import pytest
 import trio
 
 from actors import Node, NodeConfig
-from actors.protocol import Limits
+from protocol import Limits
 
 from ..conftest import OpenStore
 

@@ -22,7 +22,7 @@ from attrs import define, field
 from trio_websocket import ConnectionClosed, open_websocket_url
 
 from actors import Node
-from actors.protocol import Limits
+from protocol import Limits
 from client import (
     ByeEvent,
     ChatClient,

@@ -20,7 +20,7 @@ from actors import Node
 from actors._gateway import RESOURCE, TRY_AGAIN_LATER
 from actors._handlers import Handlers
 from actors._session import MAX_IN_FLIGHT
-from actors.protocol import LookupRequest
+from protocol import LookupRequest
 
 from storage import EmbeddedStore
 

@@ -16,7 +16,7 @@ import trio
 
 from actors import Node
 from storage import EmbeddedStore
-from actors.protocol import Limits
+from protocol import Limits
 from client import ByeEvent, NotMember, PresenceEvent, ReceiptEvent, TypingEvent
 
 from .conftest import node_config

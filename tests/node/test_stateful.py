@@ -30,7 +30,7 @@ from attrs import define, field
 from hypothesis import HealthCheck, Phase, given, note, settings
 
 from actors import Node, wall_clock_ms
-from actors.protocol import Limits
+from protocol import Limits
 from client import (
     BadToken,
     ByeEvent,

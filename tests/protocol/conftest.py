@@ -11,7 +11,7 @@ from typing import Any
 import msgpack
 import pytest
 
-from actors.protocol import Dispatch, Limits, Output, ProtocolSession
+from protocol import Dispatch, Limits, Output, ProtocolSession
 
 USER, DEVICE = 41, 42
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from actors.protocol import (
+from protocol import (
     AuthRequest,
     AuthResult,
     ByeEvent,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import msgpack
 import pytest
 
-from actors.protocol import Close, CloseCode, Err, Ok, ProtocolSession
-from actors.protocol._codec import MAX_CLIENT_CONTAINERS, MAX_DEPTH, unpack_frame
+from protocol import Close, CloseCode, Err, Ok, ProtocolSession
+from protocol._codec import MAX_CLIENT_CONTAINERS, MAX_DEPTH, unpack_frame
 
 from .conftest import pack
 

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from actors.protocol import (
+from protocol import (
     ChannelEvent,
     ChannelKind,
     Dispatch,

@@ -8,8 +8,8 @@ import msgpack
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from actors.protocol import Close, Dispatch, Err, Ok, ProtocolSession
-from actors.protocol._requests import REQUEST_TYPES
+from protocol import Close, Dispatch, Err, Ok, ProtocolSession
+from protocol._requests import REQUEST_TYPES
 
 from .conftest import authenticate
 from .strategies import msgpack_scalars, msgpack_values

@@ -7,7 +7,7 @@ from typing import Any
 import attrs
 import pytest
 
-from actors.protocol import Limits
+from protocol import Limits
 
 
 def test_the_defaults_are_the_contracts() -> None:

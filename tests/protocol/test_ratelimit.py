@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from actors.protocol import TokenBucket
+from protocol import TokenBucket
 
 
 def test_a_full_bucket_allows_its_burst_at_once() -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from actors.protocol import (
+from protocol import (
     AuthRequest,
     ChannelsRequest,
     DevicesRequest,

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import msgpack
 import pytest
 
-from actors.protocol import (
+from protocol import (
     AuthRequest,
     ByeEvent,
     ByeReason,
@@ -26,7 +26,7 @@ from actors.protocol import (
     RegisterRequest,
     State,
 )
-from actors.protocol._session import TRANSITIONS, Input
+from protocol._session import TRANSITIONS, Input
 
 from .conftest import DEVICE, USER, authenticate, pack, receive
 

@@ -38,7 +38,7 @@ from storage import ChannelKind
 from protocol import ChannelEvent, Err, ErrorCode, MsgEvent, Ok, ReceiptEvent, SendResult, TypingEvent, encode
 
 from ._failures import RequestFailed
-from ._messages import Access, Announce, ChannelView, Deliver, Invite, Leave, MarkRead, Post, PostReply, Typing
+from ._mail import Access, Announce, ChannelView, Deliver, Invite, Leave, MarkRead, Post, PostReply, Typing
 from ._services import Services
 from ._wire import wire_message
 
@@ -112,7 +112,7 @@ class ChannelActor(Actor):
             if self._channel is None:
                 # No such channel: nothing to keep. Gone now rather than after
                 # the idle period, so requests for made-up ids hold no memory.
-                self._services.channels.passivate(("channel", self._id))
+                self._services.passivate_channel(self._id)
 
     async def drained(self) -> None:
         await self._store_pending()

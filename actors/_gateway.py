@@ -44,7 +44,6 @@ class Gateway:
         port: int,
         max_connections: int,
         outbound_queue: int,
-        ask_timeout: float,
         handshake_timeout: float,
     ) -> None:
         self._services = services
@@ -54,7 +53,6 @@ class Gateway:
         self._port = port
         self._max_connections = max_connections
         self._outbound_queue = outbound_queue
-        self._ask_timeout = ask_timeout
         self._handshake_timeout = handshake_timeout
         self._listener = trio.CancelScope()
         # Sessions running now: the connection limit counts them, drain and
@@ -119,7 +117,6 @@ class Gateway:
                         self._accounts,
                         self._handlers,
                         outbound_queue=self._outbound_queue,
-                        ask_timeout=self._ask_timeout,
                     )
                     self._live.add(session)
                     await session.run(connection)

@@ -49,7 +49,7 @@ from protocol import (
 
 from ._accounts import Accounts
 from ._failures import RequestFailed
-from ._messages import Access, Announce, ChannelView, DeviceRevoked, Invite, Leave, MarkRead, PresenceQuery, Typing
+from ._mail import Access, Announce, ChannelView, DeviceRevoked, Invite, Leave, MarkRead, PresenceQuery, Typing
 from ._services import Services
 from ._wire import wire_message
 
@@ -60,12 +60,11 @@ READ_CHUNK = 50
 
 
 class Handlers:
-    def __init__(self, services: Services, accounts: Accounts, ids: IdGenerator, ask_timeout: float) -> None:
+    def __init__(self, services: Services, accounts: Accounts, ids: IdGenerator) -> None:
         self._services = services
         self._store = services.store
         self._accounts = accounts
         self._ids = ids
-        self._ask_timeout = ask_timeout
         # Characters of body that surely fill a page: one per byte at least.
         self._page_bytes = services.limits.max_message_bytes
 
@@ -120,11 +119,11 @@ class Handlers:
     # -- channels ----------------------------------------------------------------
 
     def _channel(self, channel: int) -> ActorRef:
-        return self._services.channels.ref(("channel", channel))
+        return self._services.channel_ref(channel)
 
     async def _ask_channel(self, channel: int, message: object) -> object:
         try:
-            answer = await self._channel(channel).ask(message, self._ask_timeout)
+            answer = await self._channel(channel).ask(message, self._services.ask_timeout)
         except (AskTimeout, ActorDead) as exc:
             raise RequestFailed(ErrorCode.UNAVAILABLE, f"channel busy, retry: {exc}") from None
         if isinstance(answer, RequestFailed):
@@ -198,12 +197,11 @@ class Handlers:
         known: dict[int, UserPresence] = {}
         offline = []
         for other in asked:
-            key = ("user", other)
-            if not self._services.users.is_active(key):
+            if not self._services.user_active(other):
                 offline.append(other)
                 continue
             try:
-                answer = await self._services.users.ref(key).ask(PresenceQuery(), self._ask_timeout)
+                answer = await self._services.user_ref(other).ask(PresenceQuery(), self._services.ask_timeout)
             except (AskTimeout, ActorDead):
                 offline.append(other)
                 continue

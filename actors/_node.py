@@ -35,7 +35,7 @@ from ._channel import ChannelActor
 from ._gateway import RESOURCE, Gateway
 from ._handlers import Handlers
 from ._membership import Membership
-from ._services import Services
+from ._services import Services, registry_id
 from ._user import UserActor
 
 log = logging.getLogger(__name__)
@@ -99,12 +99,11 @@ class Node:
         self.gateway = Gateway(
             self.services,
             accounts,
-            Handlers(self.services, accounts, ids, config.ask_timeout),
+            Handlers(self.services, accounts, ids),
             host=config.host,
             port=config.port,
             max_connections=config.max_connections,
             outbound_queue=config.outbound_queue,
-            ask_timeout=config.ask_timeout,
             handshake_timeout=config.handshake_timeout,
         )
         self._started = clock_ms()
@@ -131,12 +130,10 @@ class Node:
         await Membership(self.services.store, record).run(task_status=task_status)
 
     def _user(self, key: object) -> UserActor:
-        _, user = key  # type: ignore[misc]
-        return UserActor(user, self.services)
+        return UserActor(registry_id(key), self.services)
 
     def _channel(self, key: object) -> ChannelActor:
-        _, channel = key  # type: ignore[misc]
-        return ChannelActor(channel, self.services)
+        return ChannelActor(registry_id(key), self.services)
 
     @property
     def url(self) -> str:

@@ -17,7 +17,7 @@ from protocol import ErrorCode, Limits
 
 from ._activity import ActivityLog
 from ._failures import RequestFailed
-from ._messages import Access, ChannelView
+from ._mail import Access, ChannelView
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,20 @@ class DroppedDeliveries:
             self._logged_at = now
 
 
+def _user_key(user: int) -> tuple[str, int]:
+    return ("user", user)
+
+
+def _channel_key(channel: int) -> tuple[str, int]:
+    return ("channel", channel)
+
+
+def registry_id(key: object) -> int:
+    """The user or channel id inside a registry key (what the actor factories are given)."""
+    _, actor_id = key  # type: ignore[misc]
+    return actor_id
+
+
 @frozen
 class Services:
     store: Store
@@ -60,8 +74,27 @@ class Services:
     channels: Registry
     timers: Timers
     activity: ActivityLog
+    #: How long a request waits for a user or channel actor's answer.
     ask_timeout: float
     dropped: DroppedDeliveries = field(factory=DroppedDeliveries)
+
+    # -- addresses: the one place registry keys are spelled ---------------------
+
+    def user_ref(self, user: int) -> ActorRef:
+        return self.users.ref(_user_key(user))
+
+    def channel_ref(self, channel: int) -> ActorRef:
+        return self.channels.ref(_channel_key(channel))
+
+    def user_active(self, user: int) -> bool:
+        """Whether the user's actor runs on this node now (a device of theirs is online)."""
+        return self.users.is_active(_user_key(user))
+
+    def channel_active(self, channel: int) -> bool:
+        return self.channels.is_active(_channel_key(channel))
+
+    def passivate_channel(self, channel: int) -> None:
+        self.channels.passivate(_channel_key(channel))
 
     def tell_session(self, session: ActorRef, message: object) -> bool:
         """Hand a frame to a session without waiting; False if it is gone.
@@ -86,11 +119,10 @@ class Services:
         Devices that connect later catch up with `sync` after `auth`.
         """
         for user in users:
-            key = ("user", user)
-            if not self.users.is_active(key):
+            if not self.user_active(user):
                 continue
             try:
-                self.users.ref(key).tell_nowait(message)
+                self.user_ref(user).tell_nowait(message)
             except MailboxFull:
                 # Its devices see a seq gap and fill it with `sync`.
                 self.dropped.record(user)
@@ -159,12 +191,11 @@ class Services:
         from_store: list[int] = []
 
         async def ask(channel: int) -> None:
-            key = ("channel", channel)
-            if not self.channels.is_active(key):  # passivated since: not worth waking
+            if not self.channel_active(channel):  # passivated since: not worth waking
                 from_store.append(channel)
                 return
             try:
-                answer = await self.channels.ref(key).ask(Access(user), self.ask_timeout)
+                answer = await self.channel_ref(channel).ask(Access(user), self.ask_timeout)
             except ActorError:
                 from_store.append(channel)
                 return
@@ -175,7 +206,7 @@ class Services:
 
         async with trio.open_nursery() as nursery:
             for channel in channels:
-                if self.channels.is_active(("channel", channel)):
+                if self.channel_active(channel):
                     nursery.start_soon(ask, channel)
                 else:
                     from_store.append(channel)

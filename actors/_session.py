@@ -51,7 +51,7 @@ from protocol import (
 from ._accounts import Accounts
 from ._failures import RequestFailed
 from ._handlers import Handlers
-from ._messages import Attach, Detach, Disconnect, Hangup, Outgoing, Post, PostReply
+from ._mail import Attach, Detach, Disconnect, Hangup, Outgoing, Post, PostReply
 from ._services import Services
 
 log = logging.getLogger(__name__)
@@ -144,13 +144,11 @@ class DeviceSession:
         handlers: Handlers,
         *,
         outbound_queue: int,
-        ask_timeout: float,
     ) -> None:
         self._ws = ws
         self._services = services
         self._accounts = accounts
         self._outbound_queue = outbound_queue
-        self._ask_timeout = ask_timeout
         self._protocol = ProtocolSession(now=trio.current_time(), limits=services.limits)
         self._number = next(_session_numbers)
         self._handlers = handlers
@@ -280,7 +278,7 @@ class DeviceSession:
         if user is None or device is None or self._ref is None:
             return
         try:
-            self._services.users.ref(("user", user)).tell_nowait(Detach(device, self._ref))
+            self._services.user_ref(user).tell_nowait(Detach(device, self._ref))
         except (MailboxFull, ActorDead):
             pass  # the user actor drops dead sessions on its next delivery
 
@@ -413,8 +411,8 @@ class DeviceSession:
         try:
             # Before `ok`: every message stored after this reaches the device
             # live, every one before it is there for the `sync` that follows.
-            await self._services.users.ref(("user", device.user)).ask(
-                Attach(device.device, self._ref), self._ask_timeout
+            await self._services.user_ref(device.user).ask(
+                Attach(device.device, self._ref), self._services.ask_timeout
             )
         except (AskTimeout, ActorDead) as exc:
             raise RequestFailed(ErrorCode.UNAVAILABLE, f"cannot attach the device now: {exc}") from None
@@ -438,7 +436,7 @@ class DeviceSession:
         # with this one queued.
         self._posts_pending += 1
         try:
-            await self._services.channels.ref(("channel", request.channel)).tell(post)
+            await self._services.channel_ref(request.channel).tell(post)
         except ActorDead:
             self.post_answered()
             self._reply(Err(request.id, ErrorCode.UNAVAILABLE, "node is shutting down"))

@@ -20,7 +20,7 @@ from runtime import Actor, ActorRef, Timer
 from storage import StoreError
 from protocol import PresenceEvent, UserPresence, encode
 
-from ._messages import (
+from ._mail import (
     Attach,
     Deliver,
     Detach,
@@ -90,7 +90,7 @@ class UserActor(Actor):
         deadline = self._presence.offline_deadline
         if deadline is not None and self._timer is None:
             self._timer = self._services.timers.send_after(
-                (deadline - now) / 1000, self._services.users.ref(("user", self._id)), PresenceDeadline()
+                (deadline - now) / 1000, self._services.user_ref(self._id), PresenceDeadline()
             )
 
     def _cancel_timer(self) -> None:

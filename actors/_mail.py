@@ -1,4 +1,4 @@
-"""What actors say to each other inside a node.
+"""Actor mail: what the actors of one node say to each other (never sent to a client).
 
 Frames for a device travel as encoded bytes (`Outgoing`): a message fanned
 out to a hundred members' devices is encoded once by its channel, not once

@@ -36,9 +36,12 @@ from ._replies import (
     Result,
     SendResult,
     UserResult,
+    UsersResult,
 )
 from ._requests import (
     AuthRequest,
+    BlockedRequest,
+    BlockRequest,
     ChannelsRequest,
     DevicesRequest,
     DirectRequest,
@@ -60,6 +63,7 @@ from ._requests import (
     SendRequest,
     SyncRequest,
     TypingRequest,
+    UnblockRequest,
 )
 from ._session import Close, Dispatch, Output, ProtocolSession, State
 from ._values import (
@@ -75,6 +79,8 @@ from ._values import (
 __all__ = [
     "AuthRequest",
     "AuthResult",
+    "BlockRequest",
+    "BlockedRequest",
     "ByeEvent",
     "ByeReason",
     "ChannelEvent",
@@ -131,8 +137,10 @@ __all__ = [
     "TokenBucket",
     "TypingEvent",
     "TypingRequest",
+    "UnblockRequest",
     "UserPresence",
     "UserResult",
+    "UsersResult",
     "decode_server_frame",
     "encode",
 ]

@@ -21,6 +21,7 @@ class ErrorCode(enum.Enum):
     RATE_LIMITED = "rate_limited"
     UNAVAILABLE = "unavailable"
     INTERNAL = "internal"
+    BLOCKED = "blocked"  # v1.1
 
 
 #: The `msg` of an `err` whose sender had nothing more specific to say.
@@ -38,6 +39,7 @@ DEFAULT_MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.RATE_LIMITED: "sending too fast",
     ErrorCode.UNAVAILABLE: "temporarily unavailable, retry",
     ErrorCode.INTERNAL: "internal error",
+    ErrorCode.BLOCKED: "not allowed by that user",
 }
 
 

@@ -62,6 +62,18 @@ class Limits:
     #: of them a device may miss before the server closes it as idle.
     heartbeat: int = field(default=5, validator=_at_least(1))
     idle_heartbeats: int = field(default=6, validator=_at_least(2))
+    # -- v1.1 ------------------------------------------------------------------
+    #: Largest `limit` of a `channels` page, and its default.
+    max_channels_page: int = field(default=500, validator=_at_least(1))
+    #: Live connections of one device, and of one user over all their devices.
+    max_connections_per_device: int = field(default=4, validator=_at_least(1))
+    max_connections_per_user: int = field(default=16, validator=_at_least(1))
+    #: Bytes in one WebSocket message before `auth` succeeds.
+    max_unauthenticated_bytes: int = field(default=8 * 1024, validator=_at_least(1024))
+    #: Seconds a connection has from connecting to a successful `auth`.
+    auth_timeout: float = field(default=30.0, validator=_positive_number)
+    #: Bytes queued for one device before it counts as a slow consumer.
+    max_outbound_bytes: int = field(default=8 << 20, validator=_at_least(1 << 20))
 
     def __attrs_post_init__(self) -> None:
         if self.default_page > self.max_page:

@@ -14,7 +14,7 @@ from attrs import field, frozen
 from ._codec import pack_frame
 from ._errors import DEFAULT_MESSAGES, ErrorCode
 from ._fields import Fields
-from ._values import ChannelInfo, DeviceInfo, Message, UserPresence, redacted
+from ._values import ChannelInfo, DeviceInfo, Message, UserPresence, redacted, sorted_ids
 
 # What a `sync`/`history` reply adds around its messages: the keys `t`, `id`,
 # `messages`, `more`, their values and the array header, generously rounded.
@@ -83,16 +83,35 @@ class ChannelResult:
 
 @frozen
 class ChannelsResult:
-    """`channels`: every channel of the user."""
+    """`channels`: one page of the user's channels by id; `more` if the page was cut (v1.1).
+
+    A v1 server never cut the list, so a reply without `more` reads as complete.
+    """
 
     channels: tuple[ChannelInfo, ...] = field(converter=tuple)
+    more: bool = False
 
     def _wire(self) -> dict[str, Any]:
-        return {"channels": [info._wire() for info in self.channels]}
+        return {"channels": [info._wire() for info in self.channels], "more": self.more}
 
     @classmethod
     def _read(cls, f: Fields) -> ChannelsResult:
-        return cls(channels=tuple(ChannelInfo._read(item) for item in f.maps("channels")))
+        more = f.boolean("more") if f.has("more") else False
+        return cls(channels=tuple(ChannelInfo._read(item) for item in f.maps("channels")), more=more)
+
+
+@frozen
+class UsersResult:
+    """`blocked`: the ids this user blocks (v1.1)."""
+
+    users: frozenset[int] = field(converter=frozenset)
+
+    def _wire(self) -> dict[str, Any]:
+        return {"users": sorted_ids(self.users)}
+
+    @classmethod
+    def _read(cls, f: Fields) -> UsersResult:
+        return cls(users=f.ids("users"))
 
 
 @frozen
@@ -192,6 +211,7 @@ Result = (
     | PageResult
     | PresenceResult
     | DevicesResult
+    | UsersResult
 )
 
 

@@ -31,6 +31,7 @@ from ._replies import (
     Result,
     SendResult,
     UserResult,
+    UsersResult,
 )
 from ._values import PUSH_RESERVED, PushTarget, redacted, sized, sorted_ids
 
@@ -68,10 +69,12 @@ def _wire_field(
     write: Callable[[Any], Any] | None = None,
     *,
     show: Callable[[Any], str] | bool = True,
+    default: Any = attrs.NOTHING,
 ) -> Any:
     """A request field: `read` validates it off the wire, `write` (if the
-    value is not already wire-ready) puts it back, `show` is its repr."""
-    return attrs.field(metadata={"read": read, "write": write}, repr=show)
+    value is not already wire-ready) puts it back, `show` is its repr;
+    `default` is for fields later protocol versions added as optional."""
+    return attrs.field(metadata={"read": read, "write": write}, repr=show, default=default)
 
 
 # -- readers: (fields, key, limits) -> value, or FieldError -----------------
@@ -242,11 +245,23 @@ class LeaveRequest(_Request):
     channel: int = _wire_field(_id)
 
 
+def _channels_limit(f: Fields, key: str, limits: Limits) -> int:
+    return f.opt_int(key, 1, limits.max_channels_page, limits.max_channels_page)
+
+
+def _opt_seq(f: Fields, key: str, _limits: Limits) -> int:
+    return f.seq(key) if f.has(key) else 0
+
+
 @frozen
 class ChannelsRequest(_Request):
+    """v1.1 pages the list: channels with id > `after`, ascending, at most `limit`."""
+
     T = "channels"
     PHASE = Phase.USER
     RESULT = ChannelsResult
+    after: int = _wire_field(_opt_seq, default=0)
+    limit: int = _wire_field(_channels_limit, default=500)
 
 
 @frozen
@@ -361,6 +376,29 @@ class LogoutRequest(_Request):
     PHASE = Phase.USER
 
 
+@frozen
+class BlockRequest(_Request):
+    """v1.1: `user` may no longer put this user in a channel or send into their direct one."""
+
+    T = "block"
+    PHASE = Phase.USER
+    user: int = _wire_field(_id)
+
+
+@frozen
+class UnblockRequest(_Request):
+    T = "unblock"
+    PHASE = Phase.USER
+    user: int = _wire_field(_id)
+
+
+@frozen
+class BlockedRequest(_Request):
+    T = "blocked"
+    PHASE = Phase.USER
+    RESULT = UsersResult
+
+
 Request = (
     RegisterRequest
     | LoginRequest
@@ -382,6 +420,9 @@ Request = (
     | DevicesRequest
     | RevokeRequest
     | LogoutRequest
+    | BlockRequest
+    | UnblockRequest
+    | BlockedRequest
 )
 
 REQUEST_TYPES: dict[str, type[Request]] = {
@@ -407,5 +448,8 @@ REQUEST_TYPES: dict[str, type[Request]] = {
         DevicesRequest,
         RevokeRequest,
         LogoutRequest,
+        BlockRequest,
+        UnblockRequest,
+        BlockedRequest,
     )
 }

@@ -18,6 +18,7 @@ from protocol import ErrorCode, Limits
 from ._activity import ActivityLog
 from ._failures import RequestFailed
 from ._mail import Access, ChannelView
+from ._security import SecurityLog
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,7 @@ class Services:
     #: How long a request waits for a user or channel actor's answer.
     ask_timeout: float
     dropped: DroppedDeliveries = field(factory=DroppedDeliveries)
+    security: SecurityLog = field(factory=SecurityLog)
 
     # -- addresses: the one place registry keys are spelled ---------------------
 

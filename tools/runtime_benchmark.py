@@ -19,7 +19,7 @@ from collections.abc import Hashable, Sequence
 import trio
 from attrs import frozen
 
-from . import Actor, ActorRef, Registry
+from runtime import Actor, ActorRef, Registry
 
 MAILBOX = 64
 

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Run a command against a throwaway Cassandra: `testdb run -- pytest`.
 
 `testdb fetch` downloads the server once per machine (Maven Central, into
@@ -17,12 +16,9 @@ import shutil
 import signal
 import subprocess
 import sys
-from pathlib import Path
 from types import FrameType
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from storage.localcassandra import (  # noqa: E402  (needs the repo root on sys.path)
+from .localcassandra import (
     CQL_ENV,
     LocalCassandra,
     TestDatabaseError,

@@ -24,11 +24,11 @@ class RuntimeReport:
 
 
 def _child(argv: list[str], pipe: Pipe) -> None:
-    from runtime import benchmark
+    from .. import runtime_benchmark
 
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer):
-        status = benchmark.main(argv)
+        status = runtime_benchmark.main(argv)
     pipe.send((status, buffer.getvalue()))
 
 

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """chatnode: run and operate a chat node.
 
     chatnode serve [--host H] [--port P] [--store embedded:PATH | --cql HOST:PORT,... --keyspace K]
@@ -17,15 +16,13 @@ import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import attrs
+import trio
 
-import attrs  # noqa: E402
-import trio  # noqa: E402
-
-from actors import Node, NodeConfig  # noqa: E402
-from protocol import Limits  # noqa: E402
-from storage import Store, StoreError  # noqa: E402
-from storage.config import StoreConfig, add_store_arguments, open_store, store_config_from_args  # noqa: E402
+from actors import Node, NodeConfig
+from protocol import Limits
+from storage import Store, StoreError
+from storage.config import StoreConfig, add_store_arguments, open_store, store_config_from_args
 
 
 #: serve's flags that override a field of Limits, by field name.

@@ -226,6 +226,3 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return args.run(args)
 
-
-if __name__ == "__main__":
-    sys.exit(main())

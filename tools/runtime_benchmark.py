@@ -320,7 +320,7 @@ def format_table(rows: Sequence[Row]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m runtime.benchmark", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m tools.runtime_benchmark", description=__doc__)
     parser.add_argument("--scale", type=float, default=1.0, help="multiply iteration counts")
     parser.add_argument("--runs", type=int, default=5, help="repetitions; the best counts")
     parser.add_argument(

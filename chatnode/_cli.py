@@ -22,7 +22,9 @@ import trio
 from actors import Node, NodeConfig
 from protocol import Limits
 from storage import Store, StoreError
-from storage.config import StoreConfig, add_store_arguments, open_store, store_config_from_args
+from storage.config import StoreConfig, open_store
+
+from ._store_args import add_store_arguments, store_config_from_args
 
 
 #: serve's flags that override a field of Limits, by field name.

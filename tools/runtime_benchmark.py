@@ -1,9 +1,10 @@
-"""Benchmarks of the runtime: ``python -m runtime.benchmark [--scale S] [--cpu N]``.
+"""Benchmarks of the runtime: ``python -m tools.runtime_benchmark [--scale S] [--cpu N]``.
 
 Measures, on one core, what the issue sets targets for: tell throughput to one
 actor, ask round trips per second, memory per idle actor (against a bare Trio
 task with a memory channel, measured the same way), and the cost of
-activating a registry actor. `main(argv)` is what `bin/chatbench` calls.
+activating a registry actor. `main(argv)` is what `bin/chatbench` calls. It
+uses only the runtime's public names, as any program built on it would.
 """
 
 from __future__ import annotations

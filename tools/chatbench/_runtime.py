@@ -1,4 +1,4 @@
-"""The `runtime` scenario: the actor runtime's own micro-benchmark, `runtime.benchmark.main`.
+"""The `runtime` scenario: the actor runtime's own micro-benchmark, `tools.runtime_benchmark.main`.
 
 It runs in a process of its own: it may pin itself to a core and it
 measures its own memory, neither of which should touch the bench. What it

@@ -34,8 +34,7 @@ from runtime import Actor
 
 from storage import Draft, Message, SeqLease, StoreError
 from storage import Channel as StoredChannel
-from storage import ChannelKind
-from protocol import ChannelEvent, Err, ErrorCode, MsgEvent, Ok, ReceiptEvent, SendResult, TypingEvent, encode
+from protocol import ChannelEvent, ChannelKind, Err, ErrorCode, MsgEvent, Ok, ReceiptEvent, SendResult, TypingEvent, encode
 
 from ._failures import RequestFailed
 from ._mail import Access, Announce, ChannelView, Deliver, Invite, Leave, MarkRead, Post, PostReply, Typing

@@ -115,7 +115,8 @@ def private_exports(package: ModuleType) -> list[str]:
                 problems.append(f"{module.__name__}.{name} is a module: import it, do not list it")
             elif isinstance(value, type) or callable(value):
                 if not _defined_in(value, package):
-                    problems.append(f"{module.__name__}.{name} is {value.__module__}'s, exported again")
+                    owner = value.__module__.partition(".")[0]
+                    problems.append(f"{module.__name__}.{name} is {owner}'s, exported again")
     return problems
 
 

@@ -149,7 +149,7 @@ class ChannelActor(Actor):
         channel = self._require_member(user)
         return ChannelView(
             channel=self._id,
-            kind=channel.kind.value,
+            kind=channel.kind,
             name=channel.name,
             members=channel.members,
             last=self._last,
@@ -315,7 +315,7 @@ class ChannelActor(Actor):
         frame = encode(
             ChannelEvent(
                 channel=self._id,
-                kind=channel.kind.value,
+                kind=channel.kind,
                 name=channel.name,
                 members=channel.members,
             )

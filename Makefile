@@ -7,10 +7,10 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test bench schema clean
 
-$(STAMP): setup.cfg pyproject.toml
+$(STAMP): setup.cfg pyproject.toml tools/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,bench]'
+	$(BIN)/pip install --quiet -e '.[test,bench]' -e ./tools
 	touch $@
 
 run: $(STAMP)

@@ -34,8 +34,7 @@ from runtime import Actor
 
 from storage import Draft, Message, SeqLease, StoreError
 from storage import Channel as StoredChannel
-from storage import ChannelKind
-from protocol import ChannelEvent, Err, ErrorCode, MsgEvent, Ok, ReceiptEvent, SendResult, TypingEvent, encode
+from protocol import ChannelEvent, ChannelKind, Err, ErrorCode, MsgEvent, Ok, ReceiptEvent, SendResult, TypingEvent, encode
 
 from ._failures import RequestFailed
 from ._mail import Access, Announce, ChannelView, Deliver, Invite, Leave, MarkRead, Post, PostReply, Typing
@@ -150,7 +149,7 @@ class ChannelActor(Actor):
         channel = self._require_member(user)
         return ChannelView(
             channel=self._id,
-            kind=channel.kind.value,
+            kind=channel.kind,
             name=channel.name,
             members=channel.members,
             last=self._last,
@@ -316,7 +315,7 @@ class ChannelActor(Actor):
         frame = encode(
             ChannelEvent(
                 channel=self._id,
-                kind=channel.kind.value,
+                kind=channel.kind,
                 name=channel.name,
                 members=channel.members,
             )

@@ -14,10 +14,10 @@ from collections.abc import Iterable
 
 from runtime import ActorDead, ActorRef, AskTimeout, IdGenerator
 from storage import Channel as StoredChannel
-from storage import ChannelKind as StoredKind
 from storage import PushTarget as StoredPushTarget
 from protocol import (
     ChannelInfo,
+    ChannelKind,
     ChannelResult,
     ChannelsRequest,
     ChannelsResult,
@@ -153,7 +153,7 @@ class Handlers:
         await self._services.require_users(members - {user})
         channel = StoredChannel(
             channel=self._ids.next_id(),
-            kind=StoredKind.GROUP,
+            kind=ChannelKind.GROUP,
             name=name,
             created=self._services.clock_ms(),
             members=members,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from attrs import frozen
 
+from protocol import ChannelKind
 from runtime import ActorRef
 
 
@@ -75,7 +76,7 @@ class Access:
 @frozen
 class ChannelView:
     channel: int
-    kind: str
+    kind: ChannelKind
     name: str
     members: frozenset[int]
     last: int

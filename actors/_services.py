@@ -164,7 +164,7 @@ class Services:
         if from_store:
             lasts = await self.store.last_seqs(from_store)
             views += [
-                ChannelView(row.channel, row.kind.value, row.name, row.members, lasts.get(row.channel, 0))
+                ChannelView(row.channel, row.kind, row.name, row.members, lasts.get(row.channel, 0))
                 for row in await self._member_rows(user, from_store)
             ]
         return sorted(views, key=lambda view: view.channel)

@@ -9,7 +9,6 @@ from ._scylla_cluster import ScyllaCluster
 from ._values import (
     Activity,
     Channel,
-    ChannelKind,
     Dedup,
     Device,
     Draft,
@@ -23,7 +22,6 @@ from ._values import (
 __all__ = [
     "Activity",
     "Channel",
-    "ChannelKind",
     "Conflict",
     "Dedup",
     "Device",

@@ -22,6 +22,8 @@ import outcome
 import trio
 from attrs import define, field
 
+from protocol import ChannelKind
+
 from ._api import Store
 from ._batcher import Batcher
 from ._embedded_schema import ensure_schema
@@ -30,7 +32,6 @@ from ._numbering import SendKey, number_drafts, send_keys
 from ._values import (
     Activity,
     Channel,
-    ChannelKind,
     Dedup,
     Device,
     Draft,

@@ -16,6 +16,8 @@ from typing import Any
 import trio
 from cassandra.query import Statement
 
+from protocol import ChannelKind
+
 from . import _scylla_messages as messages
 from ._api import Store
 from ._errors import StoreError, UsernameTaken
@@ -25,7 +27,6 @@ from ._trio_cql import execute, execute_all, fetch, new_batch, send
 from ._values import (
     Activity,
     Channel,
-    ChannelKind,
     Dedup,
     Device,
     Draft,

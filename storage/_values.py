@@ -3,18 +3,18 @@
 They are plain frozen values so that nothing above the Store ever sees a
 driver row or a sqlite tuple, and so that both stores can be checked against
 each other by equality in the contract suite.
+
+A channel's kind is the one value a record shares with the wire, so it is
+the protocol's `ChannelKind` (an I/O-free value the whole system imports):
+stored as its value, it is the very text clients see, and nothing between
+the store and a frame converts one kind into another.
 """
 
 from __future__ import annotations
 
-import enum
-
 from attrs import field, frozen
 
-
-class ChannelKind(enum.Enum):
-    DIRECT = "direct"
-    GROUP = "group"
+from protocol import ChannelKind
 
 
 @frozen
@@ -46,7 +46,7 @@ class Activity:
 @frozen
 class Channel:
     channel: int
-    kind: ChannelKind
+    kind: ChannelKind  # the wire's own: stored as its value, the text clients see
     name: str  # "" for direct channels
     created: int
     members: frozenset[int] = field(converter=frozenset)

@@ -2,22 +2,20 @@
 
 Kept apart from the stores themselves so that the CLI, the benchmark and the
 tests name a store the same way, and nothing above this module needs to know
-which database it talks to.
+which database it talks to. The settings are parsed here from text, each with
+a ValueError that says what is wrong; the command line that reads them is
+chatnode's.
 """
 
 from __future__ import annotations
 
-import argparse
 import re
-from collections.abc import Callable, Sequence
-from typing import TypeVar
+from collections.abc import Sequence
 
 from attrs import frozen
 
 from ._api import Store
 from ._cql_schema import DATACENTER_NAME, KEYSPACE_NAME, QUORUM_LEVELS
-
-T = TypeVar("T")
 
 DEFAULT_EMBEDDED_PATH = "var/chat.db"
 DEFAULT_CQL_PORT = 9042
@@ -71,55 +69,20 @@ def parse_contact_points(text: str) -> tuple[tuple[str, int], ...]:
     return tuple(points)
 
 
-def _checked(parse: Callable[[str], T]) -> Callable[[str], T]:
-    """An argparse type: a ValueError becomes argparse's one-line usage error."""
-
-    def parse_argument(text: str) -> T:
-        try:
-            return parse(text)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-
-    return parse_argument
+def parse_keyspace(text: str) -> str:
+    """A keyspace name the schema accepts; a ValueError says what is wrong."""
+    return _matching(KEYSPACE_NAME, "keyspace name", text)
 
 
-def _matching(pattern: re.Pattern[str], what: str) -> Callable[[str], str]:
-    def parse(text: str) -> str:
-        if not pattern.fullmatch(text):
-            raise ValueError(f"{text!r} is not a {what} (allowed: {pattern.pattern})")
-        return text
-
-    return parse
+def parse_datacenter(text: str) -> str:
+    """A datacenter name the schema accepts; a ValueError says what is wrong."""
+    return _matching(DATACENTER_NAME, "datacenter name", text)
 
 
-def _positive(text: str) -> int:
-    if not (text.isdigit() and int(text) > 0):
-        raise ValueError(f"{text!r} is not a positive number")
-    return int(text)
-
-
-def add_store_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("store")
-    group.add_argument("--store", default=DEFAULT_EMBEDDED_PATH, metavar="PATH",
-                       help=f"embedded SQLite file (default {DEFAULT_EMBEDDED_PATH})")
-    group.add_argument("--cql", metavar="HOST:PORT,...", type=_checked(parse_contact_points),
-                       help="use a ScyllaDB/Cassandra cluster instead")
-    group.add_argument("--keyspace", default="chat", type=_checked(_matching(KEYSPACE_NAME, "keyspace name")))
-    group.add_argument("--consistency", default="LOCAL_QUORUM", choices=QUORUM_LEVELS)
-    group.add_argument("--local-dc", default="datacenter1",
-                       type=_checked(_matching(DATACENTER_NAME, "datacenter name")))
-    group.add_argument("--replication-factor", type=_checked(_positive), default=3)
-
-
-def store_config_from_args(args: argparse.Namespace) -> StoreConfig:
-    return StoreConfig(
-        path=args.store,
-        contact_points=args.cql or (),
-        keyspace=args.keyspace,
-        consistency=args.consistency,
-        local_dc=args.local_dc,
-        replication_factor=args.replication_factor,
-    )
+def _matching(pattern: re.Pattern[str], what: str, text: str) -> str:
+    if not pattern.fullmatch(text):
+        raise ValueError(f"{text!r} is not a {what} (allowed: {pattern.pattern})")
+    return text
 
 
 async def open_store(config: StoreConfig, *, create_schema: bool = True) -> Store:
@@ -141,9 +104,11 @@ async def open_store(config: StoreConfig, *, create_schema: bool = True) -> Stor
 
 
 __all__: Sequence[str] = [
+    "DEFAULT_EMBEDDED_PATH",
+    "QUORUM_LEVELS",
     "StoreConfig",
-    "add_store_arguments",
     "open_store",
     "parse_contact_points",
-    "store_config_from_args",
+    "parse_datacenter",
+    "parse_keyspace",
 ]

@@ -18,7 +18,7 @@ import pytest
 
 import storage
 from storage import EmbeddedStore, Store
-from storage.localcassandra import LocalCassandra, contact_points_from_env
+from tools.localcassandra import LocalCassandra, contact_points_from_env
 
 
 @pytest.fixture(scope="session")

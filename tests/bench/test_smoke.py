@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from ..operator.chatnode import REPO, environment
+
 CHATBENCH = REPO / "bin" / "chatbench"
 WEBSOCKET_SCENARIOS = ("pingpong", "throughput", "fanout", "idle", "storm")
 PLOTS = ("latency-cdf.png", "throughput.png", "idle.png")
@@ -30,6 +31,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedP
     finished = subprocess.run(
         [sys.executable, str(CHATBENCH), "all", "--size", "smoke", "--out", str(out)],
         cwd=REPO,
+        env=environment(),
         capture_output=True,
         text=True,
         timeout=300,

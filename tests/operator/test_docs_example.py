@@ -8,8 +8,6 @@ pointed at the node under test, and the URL it has must be where a plain
 
 from __future__ import annotations
 
-import importlib.machinery
-import importlib.util
 import re
 import sys
 import textwrap
@@ -17,10 +15,11 @@ from pathlib import Path
 
 import trio
 
+from chatnode import build_parser
 from client import Connection
 
 from ..node.people import PASSWORD
-from .chatnode import CHATNODE, REPO, environment, serving
+from .chatnode import REPO, environment, serving
 
 DOCS = REPO / "docs" / "client.rst"
 URL_LINE = re.compile(r'^URL = "(?P<url>[^"]*)"$', re.MULTILINE)
@@ -41,12 +40,7 @@ def complete_example() -> str:
 
 def default_url() -> str:
     """Where `chatnode serve` listens without flags, from its own argument parser."""
-    loader = importlib.machinery.SourceFileLoader("chatnode_cli", str(CHATNODE))
-    spec = importlib.util.spec_from_loader(loader.name, loader)
-    assert spec is not None
-    cli = importlib.util.module_from_spec(spec)
-    loader.exec_module(cli)
-    args = cli.build_parser().parse_args(["serve"])
+    args = build_parser().parse_args(["serve"])
     return f"ws://{args.host}:{args.port}/v1"
 
 

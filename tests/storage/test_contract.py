@@ -11,10 +11,10 @@ import random
 import pytest
 import trio
 
+from protocol import ChannelKind
 from storage import (
     Activity,
     Channel,
-    ChannelKind,
     Device,
     NodeRecord,
     PushTarget,

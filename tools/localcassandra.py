@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType, TracebackType
 
-from .config import parse_contact_points
+from storage.config import parse_contact_points
 
 __all__ = [
     "CASSANDRA_VERSION",

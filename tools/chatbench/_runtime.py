@@ -1,4 +1,4 @@
-"""The `runtime` scenario: the actor runtime's own micro-benchmark, `runtime.benchmark.main`.
+"""The `runtime` scenario: the actor runtime's own micro-benchmark, `tools.runtime_benchmark.main`.
 
 It runs in a process of its own: it may pin itself to a core and it
 measures its own memory, neither of which should touch the bench. What it
@@ -24,11 +24,11 @@ class RuntimeReport:
 
 
 def _child(argv: list[str], pipe: Pipe) -> None:
-    from runtime import benchmark
+    from .. import runtime_benchmark
 
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer):
-        status = benchmark.main(argv)
+        status = runtime_benchmark.main(argv)
     pipe.send((status, buffer.getvalue()))
 
 

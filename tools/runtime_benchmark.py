@@ -1,9 +1,10 @@
-"""Benchmarks of the runtime: ``python -m runtime.benchmark [--scale S] [--cpu N]``.
+"""Benchmarks of the runtime: ``python -m tools.runtime_benchmark [--scale S] [--cpu N]``.
 
 Measures, on one core, what the issue sets targets for: tell throughput to one
 actor, ask round trips per second, memory per idle actor (against a bare Trio
 task with a memory channel, measured the same way), and the cost of
-activating a registry actor. `main(argv)` is what `bin/chatbench` calls.
+activating a registry actor. `main(argv)` is what `bin/chatbench` calls. It
+uses only the runtime's public names, as any program built on it would.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from collections.abc import Hashable, Sequence
 import trio
 from attrs import frozen
 
-from . import Actor, ActorRef, Registry
+from runtime import Actor, ActorRef, Registry
 
 MAILBOX = 64
 
@@ -320,7 +321,7 @@ def format_table(rows: Sequence[Row]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m runtime.benchmark", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m tools.runtime_benchmark", description=__doc__)
     parser.add_argument("--scale", type=float, default=1.0, help="multiply iteration counts")
     parser.add_argument("--runs", type=int, default=5, help="repetitions; the best counts")
     parser.add_argument(

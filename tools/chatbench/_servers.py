@@ -25,7 +25,7 @@ from attrs import frozen
 
 from storage import ScyllaCluster
 from storage.config import StoreConfig
-from storage.localcassandra import LocalCassandra
+from ..localcassandra import LocalCassandra
 
 REPO = Path(__file__).resolve().parents[2]
 CHATNODE = REPO / "bin" / "chatnode"

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from runtime import benchmark
+from tools import runtime_benchmark
 
 
 def test_main_prints_every_benchmark(capsys: pytest.CaptureFixture[str]) -> None:
-    benchmark.main(["--scale", "0.001", "--runs", "1"])
+    runtime_benchmark.main(["--scale", "0.001", "--runs", "1"])
     out = capsys.readouterr().out
     for name in (
         "tell to one actor",

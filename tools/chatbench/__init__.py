@@ -1,6 +1,6 @@
 """chatbench: the load generator of the chat service, with the stack's own limit beside every number.
 
-Private to bin/chatbench (imported with bin/ on sys.path). The pieces:
+The program behind bin/chatbench (`python -m tools.chatbench`). The pieces:
 
     _cli, _bench     the command line; one run over stores and scenarios
     _drivers         the bench's side of each scenario: phases, timing, numbers

@@ -60,7 +60,7 @@ class Storm:
 
 @frozen
 class Runtime:
-    """Arguments for `runtime.benchmark.main`."""
+    """Arguments for `tools.runtime_benchmark.main`."""
 
     argv: tuple[str, ...]
 

@@ -14,6 +14,7 @@ import logging
 import math
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Protocol
 
 import attrs
 import trio
@@ -47,8 +48,10 @@ from ._pending import PendingTable
 
 logger = logging.getLogger(__name__)
 
-EventHandler = Callable[[ServerEvent], None]
-"""Called by the reader for each event. Must not block; raise EventOverflow to drop the connection."""
+class EventHandler(Protocol):
+    """Called by the reader for each event. Must not block; raise EventOverflow to drop the connection."""
+
+    def __call__(self, event: ServerEvent, /) -> None: ...
 
 #: Seconds a connection cancelled from outside gives its close frame to go out.
 CANCELLED_CLOSE_GRACE = 0.1

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import attrs
 import msgpack
 import pytest
 from hypothesis import given, settings
@@ -18,27 +17,23 @@ from protocol import (
     ErrorCode,
     Event,
     FrameError,
-    HistoryRequest,
     LeaveRequest,
     Limits,
     Message,
     MsgEvent,
     Ok,
     PageResult,
-    Phase,
     PingRequest,
-    ProtocolSession,
     PushRequest,
     PushTarget,
     Request,
     SendRequest,
-    SyncRequest,
     decode_server_frame,
     encode,
 )
 from protocol._codec import pack_frame
 
-from .conftest import authenticate
+from .roles import as_parsed, server_reads
 from .strategies import errs, events, exchanges, messages, oks, requests
 
 # -- the two roles agree ----------------------------------------------------------
@@ -49,21 +44,11 @@ from .strategies import errs, events, exchanges, messages, oks, requests
 # as the value that was written.
 
 
-def as_parsed(request: Request, limits: Limits) -> Request:
-    """`request` as the server sees it: a page limit left out is the server's default."""
-    if isinstance(request, SyncRequest | HistoryRequest) and request.limit is None:
-        return attrs.evolve(request, limit=limits.default_page)
-    return request
-
-
 @settings(max_examples=300)
 @given(requests)
 def test_every_request_a_client_writes_is_parsed_by_the_server_as_itself(request: Request) -> None:
     limits = Limits()
-    session = ProtocolSession(now=0.0, limits=limits)
-    if request.PHASE is Phase.USER:
-        authenticate(session)
-    [out] = session.receive_bytes(encode(request), 1.0)
+    out = server_reads(encode(request), request.PHASE, limits)
     if isinstance(request, PingRequest):
         assert out == Ok(request.id)
     else:

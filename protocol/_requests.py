@@ -379,7 +379,9 @@ class ChannelsRequest(_Request):
 
     def _check_result(self, result: Result) -> None:
         assert isinstance(result, ChannelsResult)
-        # Not checked against `limit`: left out, it is the server's own maximum.
+        # Neither the count (a `limit` left out is the server's own maximum)
+        # nor the order (a v1 server lists in any order; a client goes on
+        # from the highest id of a page).
         if any(info.channel <= self.after for info in result.channels):
             raise bad(f"a channels page after {self.after} holds a channel not after it")
         if result.more and not result.channels:

@@ -1,8 +1,11 @@
 """The typed request methods, written once for `Connection` and `ChatClient`.
 
-Each method builds a request value and hands it to `request()`, which the two
-classes implement differently: a `Connection` sends it on its one socket, a
-`ChatClient` waits for a live connection and retries what is safe to repeat.
+Each method builds the protocol's request value and hands it to `request()`,
+which the two classes implement differently: a `Connection` numbers it and
+sends it on its one socket, a `ChatClient` waits for a live connection and
+retries what is safe to repeat. The request is built here, before any id is
+known, so a mistyped argument fails at the caller; it carries id 0 until
+the connection that sends it gives it one.
 """
 
 from __future__ import annotations
@@ -11,10 +14,43 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import TypeVar
 
-from . import _requests as rq
-from ._values import ChannelInfo, Device, Page, PresenceInfo, Sent
+from protocol import (
+    ChannelInfo,
+    ChannelResult,
+    ChannelsRequest,
+    ChannelsResult,
+    DeviceInfo,
+    DevicesRequest,
+    DevicesResult,
+    DirectRequest,
+    GroupRequest,
+    HistoryRequest,
+    InviteRequest,
+    LeaveRequest,
+    LogoutRequest,
+    LookupRequest,
+    PageResult,
+    PingRequest,
+    PresenceRequest,
+    PresenceResult,
+    PushRequest,
+    PushTarget,
+    ReadRequest,
+    Request,
+    Result,
+    RevokeRequest,
+    SendRequest,
+    SendResult,
+    SyncRequest,
+    TypingRequest,
+    UserPresence,
+    UserResult,
+)
 
-R = TypeVar("R")
+R = TypeVar("R", bound=Result)
+
+#: The id of a request not sent yet; the connection that sends it numbers it.
+UNSENT = 0
 
 
 def new_cid() -> str:
@@ -22,69 +58,96 @@ def new_cid() -> str:
     return uuid.uuid4().hex
 
 
+def result_of(result: Result | None, kind: type[R]) -> R:
+    """`result` as the `kind` its request promises.
+
+    Holds by construction: the decoder reads every `ok` with the `RESULT` of
+    the request it answers.
+    """
+    assert isinstance(result, kind), result
+    return result
+
+
 class SessionApi:
     """Requests of an authenticated session."""
 
-    async def request(self, request: rq.Request[R]) -> R:
+    async def request(self, request: Request) -> Result | None:
+        """Send `request` (its id is replaced) and return its result, None for a bare `ok`."""
         raise NotImplementedError
 
     async def lookup(self, username: str) -> int:
         """The user id of `username`; raises NotFound."""
-        return await self.request(rq.Lookup(username))
+        return result_of(await self.request(LookupRequest(UNSENT, username)), UserResult).user
 
     async def direct(self, user: int) -> int:
         """The 1:1 channel with `user`, created on first use."""
-        return await self.request(rq.Direct(user))
+        return result_of(await self.request(DirectRequest(UNSENT, user)), ChannelResult).channel
 
     async def group(self, name: str, members: Iterable[int]) -> int:
         """A new group channel with the caller and `members`."""
-        return await self.request(rq.Group(name, tuple(members)))
+        reply = await self.request(GroupRequest(UNSENT, name, members))
+        return result_of(reply, ChannelResult).channel
 
     async def invite(self, channel: int, users: Iterable[int]) -> None:
-        await self.request(rq.Invite(channel, tuple(users)))
+        await self.request(InviteRequest(UNSENT, channel, users))
 
     async def leave(self, channel: int) -> None:
-        await self.request(rq.Leave(channel))
+        await self.request(LeaveRequest(UNSENT, channel))
 
     async def channels(self) -> tuple[ChannelInfo, ...]:
-        return await self.request(rq.Channels())
+        """All of the user's channels, fetched page after page while the node says `more` (v1.1)."""
+        channels: list[ChannelInfo] = []
+        after = 0
+        while True:
+            page = result_of(await self.request(ChannelsRequest(UNSENT, after)), ChannelsResult)
+            channels.extend(page.channels)
+            if not page.more:
+                return tuple(channels)
+            # The decoder made sure such a page is not empty and lies after `after`.
+            after = max(info.channel for info in page.channels)
 
-    async def send(self, channel: int, body: str, cid: str | None = None) -> Sent:
+    async def send(self, channel: int, body: str, cid: str | None = None) -> SendResult:
         """Store a message; `cid` (generated if None) makes a repeated send store it once."""
-        return await self.request(rq.Send(channel, body, new_cid() if cid is None else cid))
+        request = SendRequest(UNSENT, channel, body, new_cid() if cid is None else cid)
+        return result_of(await self.request(request), SendResult)
 
-    async def sync(self, channel: int, after: int, limit: int | None = None) -> Page:
+    async def sync(self, channel: int, after: int, limit: int | None = None) -> PageResult:
         """Messages with seq > `after`, ascending, at most `limit` (node default if None)."""
-        return await self.request(rq.Sync(channel, after, limit))
+        return result_of(await self.request(SyncRequest(UNSENT, channel, after, limit)), PageResult)
 
-    async def history(self, channel: int, before: int, limit: int | None = None) -> Page:
+    async def history(self, channel: int, before: int, limit: int | None = None) -> PageResult:
         """The newest messages with seq < `before`, ascending."""
-        return await self.request(rq.History(channel, before, limit))
+        reply = await self.request(HistoryRequest(UNSENT, channel, before, limit))
+        return result_of(reply, PageResult)
 
     async def read(self, channel: int, seq: int) -> None:
         """Move this user's read marker (it never moves back)."""
-        await self.request(rq.Read(channel, seq))
+        await self.request(ReadRequest(UNSENT, channel, seq))
 
     async def typing(self, channel: int) -> None:
-        await self.request(rq.Typing(channel))
+        await self.request(TypingRequest(UNSENT, channel))
 
-    async def presence(self, users: Iterable[int]) -> tuple[PresenceInfo, ...]:
-        return await self.request(rq.Presence(tuple(users)))
+    async def presence(self, users: Iterable[int]) -> tuple[UserPresence, ...]:
+        reply = await self.request(PresenceRequest(UNSENT, users))
+        return result_of(reply, PresenceResult).presence
 
-    async def push(self, kind: str, endpoint: str | None, provider: Mapping[str, object] | None = None) -> None:
+    async def push(self, kind: str, endpoint: str | None, provider: Mapping[str, str] | None = None) -> None:
         """Set this device's push target, or remove it with `endpoint=None`."""
-        await self.request(rq.Push(kind, endpoint, {} if provider is None else provider))
+        fields = {} if provider is None else provider
+        target = None if endpoint is None else PushTarget(kind, endpoint, fields.items())
+        await self.request(PushRequest(UNSENT, target))
 
-    async def devices(self) -> tuple[Device, ...]:
-        return await self.request(rq.Devices())
+    async def devices(self) -> tuple[DeviceInfo, ...]:
+        return result_of(await self.request(DevicesRequest(UNSENT)), DevicesResult).devices
 
     async def revoke(self, device: int) -> None:
         """Revoke one of the account's devices: its token stops working, its connections end."""
-        await self.request(rq.Revoke(device))
+        await self.request(RevokeRequest(UNSENT, device))
 
     async def logout(self) -> None:
         """Revoke this device's token; the node then closes the connection."""
-        await self.request(rq.Logout())
+        await self.request(LogoutRequest(UNSENT))
 
     async def ping(self) -> None:
-        await self.request(rq.Ping())
+        await self.request(PingRequest(UNSENT))
+

@@ -19,14 +19,25 @@ import logging
 import random
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import TypeVar
-
 import trio
 from attrs import define, field, frozen
 from attrs.validators import gt
 
-from . import _requests as rq
-from ._api import SessionApi, new_cid
+from protocol import (
+    AuthResult,
+    ChannelEvent,
+    ChannelInfo,
+    Message,
+    PresenceEvent,
+    Request,
+    Result,
+    SendRequest,
+    SendResult,
+    TypingEvent,
+    UserPresence,
+)
+
+from ._api import UNSENT, SessionApi, new_cid, result_of
 from ._backoff import Backoff
 from ._connection import Connection, EventOverflow
 from ._cursors import CursorTracker, Verdict
@@ -37,17 +48,13 @@ from ._errors import (
     ClientClosed,
     ConnectionLost,
     NotMember,
-    ProtocolError,
     Unavailable,
 )
-from ._events import ChannelEvent, Disconnected, PresenceEvent, Reconnected, ServerEvent, TypingEvent
+from ._events import Disconnected, Reconnected, ServerEvent
 from ._nursery import background_nursery
 from ._presence import PresenceCache
 from ._queue import EventQueue
 from ._stream import EventStream
-from ._values import ChannelInfo, Message, PresenceInfo, Sent, Session
-
-R = TypeVar("R")
 
 logger = logging.getLogger(__name__)
 
@@ -119,7 +126,7 @@ class ChatClient(SessionApi):
     _changed: trio.lowlevel.ParkingLot = field(factory=trio.lowlevel.ParkingLot)
     _work: trio.lowlevel.ParkingLot = field(factory=trio.lowlevel.ParkingLot)  # a channel fell behind
     _conn: Connection | None = None
-    _session: Session | None = None
+    _session: AuthResult | None = None
     _token: str | None = None
     _stopping: bool = False
     _fatal: ChatError | None = None
@@ -179,7 +186,7 @@ class ChatClient(SessionApi):
         return self._stream
 
     @property
-    def session(self) -> Session:
+    def session(self) -> AuthResult:
         """User, device and heartbeat of the current (or last) authentication."""
         assert self._session is not None, "connect() authenticates before it returns"
         return self._session
@@ -206,13 +213,13 @@ class ChatClient(SessionApi):
         """Per channel, the highest seq up to which the app has every message: persist it for `connect(cursors=)`."""
         return self._tracker.snapshot()
 
-    def presence_of(self, user: int) -> PresenceInfo | None:
+    def presence_of(self, user: int) -> UserPresence | None:
         """The cached presence of `user` (from presence events and replies), None if never seen."""
         return self._presence.get(user)
 
     # -- requests ---------------------------------------------------------------
 
-    async def request(self, request: rq.Request[R]) -> R:
+    async def request(self, request: Request) -> Result | None:
         retries = Backoff(self._options.backoff_base, self._options.backoff_cap, self._backoff.rng)
         while True:
             conn = await self._connection()
@@ -229,19 +236,19 @@ class ChatClient(SessionApi):
                     raise
                 await trio.sleep(retries.next_delay(floor=(refused.retry or 0) / 1000))
 
-    async def send(self, channel: int, body: str, cid: str | None = None) -> Sent:
+    async def send(self, channel: int, body: str, cid: str | None = None) -> SendResult:
         """Store a message; retried with the same cid across reconnects, so it is stored once."""
-        request = rq.Send(channel, body, new_cid() if cid is None else cid)
+        request = SendRequest(UNSENT, channel, body, new_cid() if cid is None else cid)
         self._tracker.sending(channel, request.cid)
         seq = None
         try:
-            sent = await self.request(request)
+            sent = result_of(await self.request(request), SendResult)
             seq = sent.seq
             return sent
         finally:
             self._tracker.sent(channel, request.cid, seq)
 
-    async def presence(self, users: Iterable[int]) -> tuple[PresenceInfo, ...]:
+    async def presence(self, users: Iterable[int]) -> tuple[UserPresence, ...]:
         """Ask the node, and update the presence cache."""
         infos = await super().presence(users)
         self._presence.update(infos)
@@ -287,7 +294,7 @@ class ChatClient(SessionApi):
                     logger.warning("credentials refused, stopping: %s", exc)
                     self._fatal = exc
                     return
-                except (ConnectionLost, ChatError, ProtocolError) as exc:
+                except (ConnectionLost, ChatError) as exc:
                     if not started:
                         raise
                     reason, floor = str(exc), 0.0
@@ -385,7 +392,7 @@ class ChatClient(SessionApi):
                 self._tracker.forget(channel)
             except ConnectionLost:
                 return  # the connection ended (or the client stopped); the next one resyncs
-            except (ChatError, ProtocolError) as exc:
+            except ChatError as exc:
                 # Transient trouble on the node: reconnecting backs off and resyncs.
                 await conn.aclose(f"sync of channel {channel} failed: {exc}")
                 return
@@ -423,7 +430,7 @@ class ChatClient(SessionApi):
             self._stream.offer(event, control=False)  # dropped when the app is behind: it would be stale
             return
         if isinstance(event, PresenceEvent):
-            self._presence.update([PresenceInfo(event.user, event.online, event.last)])
+            self._presence.update([event.presence])
         elif isinstance(event, ChannelEvent) and self.user not in event.members:
             self._tracker.forget(event.channel)  # removed from it
         if not self._stream.offer(event, control=True):

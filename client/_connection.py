@@ -14,27 +14,44 @@ import logging
 import math
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import TypeVar
+from typing import Protocol
 
+import attrs
 import trio
 import trio_websocket
 from attrs import define, field
 
-from . import _requests as rq
-from ._api import SessionApi
+from protocol import (
+    AuthRequest,
+    AuthResult,
+    ByeEvent,
+    Err,
+    FrameError,
+    LoginRequest,
+    LoginResult,
+    MsgEvent,
+    Ok,
+    RegisterRequest,
+    Reply,
+    Request,
+    Result,
+    UserResult,
+    decode_server_frame,
+    encode,
+)
+
+from ._api import UNSENT, SessionApi, result_of
 from ._errors import ConnectionLost, ProtocolError, error_for
-from ._events import ByeEvent, ServerEvent
+from ._events import ServerEvent
 from ._nursery import background_nursery
 from ._pending import PendingTable
-from ._values import Credentials, Session
-from ._wire import Err, Ok, Reply, decode, encode
-
-R = TypeVar("R")
 
 logger = logging.getLogger(__name__)
 
-EventHandler = Callable[[ServerEvent], None]
-"""Called by the reader for each event. Must not block; raise EventOverflow to drop the connection."""
+class EventHandler(Protocol):
+    """Called by the reader for each event. Must not block; raise EventOverflow to drop the connection."""
+
+    def __call__(self, event: ServerEvent, /) -> None: ...
 
 #: Seconds a connection cancelled from outside gives its close frame to go out.
 CANCELLED_CLOSE_GRACE = 0.1
@@ -50,16 +67,17 @@ class EventOverflow(Exception):
 class _Waiter:
     """One caller waiting for its reply, or for the news that none will come."""
 
+    request: Request | None = None  # as sent, with its id: the decoder reads the reply by it
     done: trio.Event = field(factory=trio.Event)
     reply: Reply | None = None
-    lost: str | None = None
+    lost: ConnectionLost | None = None
 
     def answer(self, reply: Reply) -> None:
         self.reply = reply
         self.done.set()
 
-    def abandon(self, reason: str) -> None:
-        self.lost = reason
+    def abandon(self, lost: ConnectionLost) -> None:
+        self.lost = lost
         self.done.set()
 
 
@@ -87,6 +105,8 @@ class Connection(SessionApi):
     # Set when our close handshake is over (answered or timed out), for the
     # callers of _close_websocket after the first one.
     _handshake_over: trio.Event | None = None
+    # ProtocolError once the node broke the protocol, for the requests that follow.
+    _lost: type[ConnectionLost] = ConnectionLost
     close_reason: str | None = None
     """Why the connection ended; None while it is open."""
     bye: ByeEvent | None = None
@@ -164,16 +184,23 @@ class Connection(SessionApi):
         """Close the connection; `reason` becomes its `close_reason`."""
         await self._close_websocket(reason, 1000)
 
-    async def request(self, request: rq.Request[R]) -> R:
-        """Send `request` and return its typed result; raises its ChatError, or ConnectionLost."""
+    async def request(self, request: Request) -> Result | None:
+        """Send `request` under an id of this connection's and return its result (None for a bare `ok`).
+
+        Raises the ChatError of an `err`, or ConnectionLost (ProtocolError if
+        the node broke the protocol). The id `request` carries is replaced:
+        ids are this connection's to hand out, unique among its requests in
+        flight, so one request value may be sent on several connections.
+        """
         async with self._admission:
             if self.close_reason is not None:
-                raise ConnectionLost(self.close_reason)
+                raise self._lost(self.close_reason)
             waiter = _Waiter()
             request_id = self._pending.add(waiter)
             try:
+                waiter.request = attrs.evolve(request, id=request_id)
                 try:
-                    await self._outbox.send(encode(request.frame(request_id)))
+                    await self._outbox.send(encode(waiter.request))
                 except trio.ClosedResourceError:
                     pass  # shut down meanwhile, which abandoned the waiter first
                 except trio.BrokenResourceError:
@@ -183,23 +210,24 @@ class Connection(SessionApi):
                 if not waiter.done.is_set():
                     self._pending.pop(request_id)  # cancelled: a late reply is dropped
         if waiter.reply is None:
-            raise ConnectionLost(waiter.lost)
+            assert waiter.lost is not None
+            raise waiter.lost
         if isinstance(waiter.reply, Err):
             raise error_for(waiter.reply.code, waiter.reply.msg, waiter.reply.retry)
-        return request.result(waiter.reply.fields)
+        return waiter.reply.result
 
     # -- the requests before authentication ----------------------------------
 
     async def register(self, username: str, password: str) -> int:
         """Create an account; returns its user id. Raises UsernameTaken."""
-        return await self.request(rq.Register(username, password))
+        return result_of(await self.request(RegisterRequest(UNSENT, username, password)), UserResult).user
 
-    async def login(self, username: str, password: str, device: str) -> Credentials:
+    async def login(self, username: str, password: str, device: str) -> LoginResult:
         """Create a device on the account; its token authenticates later connections."""
-        return await self.request(rq.Login(username, password, device))
+        return result_of(await self.request(LoginRequest(UNSENT, username, password, device)), LoginResult)
 
-    async def auth(self, token: str) -> Session:
-        return await self.request(rq.Auth(token))
+    async def auth(self, token: str) -> AuthResult:
+        return result_of(await self.request(AuthRequest(UNSENT, token)), AuthResult)
 
     # -- the tasks -------------------------------------------------------------
 
@@ -212,7 +240,7 @@ class Connection(SessionApi):
                     return  # the reader sees the close too, and shuts down
 
     async def _read(self) -> None:
-        reason = "closed"
+        reason, lost = "closed", ConnectionLost
         try:
             while True:
                 try:
@@ -222,8 +250,8 @@ class Connection(SessionApi):
                     return
                 try:
                     self._dispatch(data)
-                except ProtocolError as exc:
-                    reason = f"protocol violation by the node: {exc}"
+                except FrameError as exc:
+                    reason, lost = f"protocol violation by the node: {exc}", ProtocolError
                     logger.warning("%s; closing", reason)
                     await self._close_websocket(reason, 1002)
                     return
@@ -232,20 +260,24 @@ class Connection(SessionApi):
                     await self._close_websocket(reason, 1000)
                     return
         finally:
-            self._shut_down(self._local_reason or reason)
+            self._shut_down(self._local_reason or reason, lost)
 
     def _dispatch(self, data: str | bytes) -> None:
-        if not isinstance(data, bytes):
-            raise ProtocolError("a text message (frames are binary)")
-        frame = decode(data)
+        frame = read_frame(data, self._in_flight)
         if isinstance(frame, Ok | Err):
-            waiter = self._pending.pop(frame.id)
+            # An err without an id answers no request: the node refused a
+            # frame it could not read, and closes the connection next.
+            waiter = None if frame.id is None else self._pending.pop(frame.id)
             if waiter is not None:
                 waiter.answer(frame)
-        elif frame is not None:
+        elif frame is not None:  # None: an event type newer than this client
             if isinstance(frame, ByeEvent):
                 self.bye = frame
             self._on_event(frame)
+
+    def _in_flight(self, request_id: int) -> Request | None:
+        waiter = self._pending.get(request_id)
+        return None if waiter is None else waiter.request
 
     async def _close_websocket(self, reason: str, code: int) -> None:
         if self._local_reason is None and self.close_reason is None:
@@ -271,17 +303,32 @@ class Connection(SessionApi):
             finally:
                 self._handshake_over.set()
 
-    def _shut_down(self, reason: str) -> None:
+    def _shut_down(self, reason: str, lost: type[ConnectionLost]) -> None:
         if self.close_reason is not None:
             return
         self.close_reason = reason
+        self._lost = lost
         for waiter in self._pending.drain():
-            waiter.abandon(reason)
+            waiter.abandon(lost(reason))
         # After abandoning the waiters: a caller woken by this close finds its answer.
         self._outbox.close()
         if self._events_in is not None:
             self._events_in.close()
         self._closed.set()
+
+
+def read_frame(data: str | bytes, in_flight: Callable[[int], Request | None]) -> Reply | ServerEvent | None:
+    """One WebSocket message from the node, as the client takes it. Sans-IO.
+
+    The protocol's decoder with the client's lenient rules (`in_flight` maps
+    the id of each request awaiting its reply to that request), and a `msg`
+    event unwrapped to its Message. None for an event type newer than this
+    client. Raises FrameError for anything else the protocol does not allow.
+    """
+    if not isinstance(data, bytes):
+        raise FrameError("a text message (frames are binary)")
+    frame = decode_server_frame(data, in_flight, lenient=True)
+    return frame.message if isinstance(frame, MsgEvent) else frame
 
 
 def _channel_handler(events: trio.MemorySendChannel[ServerEvent]) -> EventHandler:

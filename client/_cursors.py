@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping
 
 from attrs import define, field
 
-from ._values import ChannelInfo, Message
+from protocol import ChannelInfo, Message
 
 
 class Verdict(enum.Enum):

@@ -1,30 +1,13 @@
 """What can go wrong talking to a chat node, as exceptions an app can catch.
 
-Server errors keep the wire's code string so that a code added to the protocol
-later still surfaces (as a plain `ChatError`) instead of breaking the client.
+The codes are the protocol's (`ErrorCode`); a code added to the protocol after
+this client was written still surfaces, as a plain `ChatError` carrying the
+code's string, instead of breaking the client.
 """
 
 from __future__ import annotations
 
-import enum
-
-
-class ErrorCode(enum.StrEnum):
-    """Every error code of protocol v1."""
-
-    BAD_REQUEST = "bad_request"
-    UNAUTHENTICATED = "unauthenticated"
-    BAD_CREDENTIALS = "bad_credentials"
-    BAD_TOKEN = "bad_token"
-    USERNAME_TAKEN = "username_taken"
-    NOT_FOUND = "not_found"
-    NOT_MEMBER = "not_member"
-    NOT_GROUP = "not_group"
-    TOO_MANY_MEMBERS = "too_many_members"
-    TOO_LONG = "too_long"
-    RATE_LIMITED = "rate_limited"
-    UNAVAILABLE = "unavailable"
-    INTERNAL = "internal"
+from protocol import ErrorCode
 
 
 class ChatError(Exception):
@@ -33,9 +16,9 @@ class ChatError(Exception):
     `retry` is the server's hint in milliseconds (set with `rate_limited`).
     """
 
-    code: str
+    code: ErrorCode | str
 
-    def __init__(self, code: str, msg: str, retry: int | None = None) -> None:
+    def __init__(self, code: ErrorCode | str, msg: str, retry: int | None = None) -> None:
         super().__init__(f"{code}: {msg}" if msg else code)
         self.code = code
         self.msg = msg
@@ -94,6 +77,11 @@ class Internal(ChatError):
     """The node failed in a way it did not expect."""
 
 
+class Blocked(ChatError):
+    """The other user blocks the caller (v1.1): no channel with them, no sends into it."""
+
+
+# ErrorCode is a StrEnum, so a code's plain string finds its class too.
 _BY_CODE: dict[str, type[ChatError]] = {
     ErrorCode.BAD_REQUEST: BadRequest,
     ErrorCode.UNAUTHENTICATED: Unauthenticated,
@@ -108,16 +96,13 @@ _BY_CODE: dict[str, type[ChatError]] = {
     ErrorCode.RATE_LIMITED: RateLimited,
     ErrorCode.UNAVAILABLE: Unavailable,
     ErrorCode.INTERNAL: Internal,
+    ErrorCode.BLOCKED: Blocked,
 }
 
 
-def error_for(code: str, msg: str, retry: int | None = None) -> ChatError:
+def error_for(code: ErrorCode | str, msg: str, retry: int | None = None) -> ChatError:
     """The exception for an `err` reply: its subclass, or `ChatError` for a code this client predates."""
     return _BY_CODE.get(code, ChatError)(code, msg, retry)
-
-
-class ProtocolError(Exception):
-    """The node sent something protocol v1 does not allow; the connection is dropped."""
 
 
 class ConnectionLost(Exception):
@@ -125,6 +110,15 @@ class ConnectionLost(Exception):
 
     Whether the node acted on the request is unknown: `ChatClient` retries the
     requests that are safe to repeat and raises this for the others.
+    """
+
+
+class ProtocolError(ConnectionLost):
+    """The node sent something the protocol does not allow, so the client dropped the connection.
+
+    Every request in flight on that connection ends with this. It is a
+    `ConnectionLost` because that is what it is to a caller: `ChatClient`
+    reconnects, and retries what is safe to repeat, as after any other loss.
     """
 
 

@@ -1,57 +1,16 @@
 """Events: what a node sends unasked, and what `ChatClient` adds about its connection.
 
-`Message` (from `_values`) is the event for a new message; the rest are here.
+The node's events are the protocol's own values, with one change of shape:
+a new message reaches the app as its `Message`, not wrapped in the `msg`
+event (`MsgEvent`), so that an app handles a message the same whether it came
+live or was fetched by a `sync` after a gap.
 """
 
 from __future__ import annotations
 
-from attrs import field, frozen
+from attrs import frozen
 
-from ._values import ChannelInfo, ChannelKind, Message, user_set
-
-
-@frozen
-class ChannelEvent:
-    """The user was added to a channel, or its members changed."""
-
-    channel: int
-    kind: ChannelKind
-    name: str
-    members: frozenset[int] = field(converter=user_set)
-
-
-@frozen
-class ReceiptEvent:
-    """A member's read marker in `channel` moved to `seq` (also sent for the user's own other devices)."""
-
-    channel: int
-    user: int
-    seq: int
-
-
-@frozen
-class TypingEvent:
-    """A member is typing in `channel`."""
-
-    channel: int
-    user: int
-
-
-@frozen
-class PresenceEvent:
-    """A user sharing a channel with this user came online or went offline."""
-
-    user: int
-    online: bool
-    last: int
-
-
-@frozen
-class ByeEvent:
-    """The node is about to close the connection; `retry` is its hint in milliseconds."""
-
-    reason: str
-    retry: int | None = None
+from protocol import ByeEvent, ChannelEvent, ChannelInfo, Message, PresenceEvent, ReceiptEvent, TypingEvent
 
 
 @frozen
@@ -77,7 +36,7 @@ class Reconnected:
 
 
 ServerEvent = Message | ChannelEvent | ReceiptEvent | TypingEvent | PresenceEvent | ByeEvent
-"""Everything a node may send without an `id`."""
+"""Everything a node may send without an `id`, as a `Connection` hands it on."""
 
 ClientEvent = ServerEvent | Disconnected | Reconnected
 """Everything `ChatClient.events()` yields."""

@@ -48,6 +48,10 @@ class PendingTable(Generic[W]):
         self._waiting[request_id] = waiter
         return request_id
 
+    def get(self, request_id: int) -> W | None:
+        """The waiter for a reply, left in the table; None for an id not in flight."""
+        return self._waiting.get(request_id)
+
     def pop(self, request_id: int) -> W | None:
         """The waiter for a reply, removed from the table; None for an id not in flight
         (its caller gave up, e.g. was cancelled, and the late reply is dropped)."""

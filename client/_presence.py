@@ -12,13 +12,13 @@ from collections.abc import Iterable
 
 from attrs import define, field
 
-from ._values import PresenceInfo
+from protocol import UserPresence
 
 
 @define
 class PresenceCache:
     capacity: int = 4096
-    _entries: OrderedDict[int, PresenceInfo] = field(factory=OrderedDict)
+    _entries: OrderedDict[int, UserPresence] = field(factory=OrderedDict)
 
     def __attrs_post_init__(self) -> None:
         if self.capacity < 1:
@@ -27,13 +27,13 @@ class PresenceCache:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, user: int) -> PresenceInfo | None:
+    def get(self, user: int) -> UserPresence | None:
         info = self._entries.get(user)
         if info is not None:
             self._entries.move_to_end(user)
         return info
 
-    def update(self, infos: Iterable[PresenceInfo]) -> None:
+    def update(self, infos: Iterable[UserPresence]) -> None:
         for info in infos:
             self._entries[info.user] = info
             self._entries.move_to_end(info.user)

@@ -5,8 +5,13 @@ from __future__ import annotations
 import enum
 
 
-class ErrorCode(enum.Enum):
-    """Every `code` an `err` reply may carry."""
+class ErrorCode(enum.StrEnum):
+    """Every `code` an `err` reply may carry.
+
+    A StrEnum, so a code equals its wire string: a client that decodes
+    leniently keeps a code newer than itself as that plain string, and code
+    comparing codes works the same for both.
+    """
 
     BAD_REQUEST = "bad_request"
     UNAUTHENTICATED = "unauthenticated"

@@ -11,8 +11,12 @@ from ._fields import Fields
 from ._values import ChannelKind, CloseCode, Message, UserPresence, sorted_ids
 
 
-class ByeReason(enum.Enum):
-    """Why the server is about to close; the client's next move depends on it."""
+class ByeReason(enum.StrEnum):
+    """Why the server is about to close; the client's next move depends on it.
+
+    A StrEnum like ErrorCode: a lenient read keeps a reason newer than the
+    reader as its plain string.
+    """
 
     DRAINING = "draining"  # the node is shutting down: reconnect (elsewhere) after `retry`
     REVOKED = "revoked"  # the device's token is gone: log in again
@@ -141,11 +145,11 @@ class ByeEvent(_Event):
     """The server is about to close this connection."""
 
     T: ClassVar[str] = "bye"
-    reason: ByeReason
+    reason: ByeReason | str  # a str only as a lenient read of a newer server's reason
     retry: int | None = None  # ms the client should wait before reconnecting
 
     def _wire(self) -> dict[str, Any]:
-        fields: dict[str, Any] = {"reason": self.reason.value}
+        fields: dict[str, Any] = {"reason": str(self.reason)}
         if self.retry is not None:
             fields["retry"] = self.retry
         return fields
@@ -153,7 +157,7 @@ class ByeEvent(_Event):
     @classmethod
     def _read(cls, f: Fields) -> ByeEvent:
         retry = f.seq("retry") if f.has("retry") else None
-        return cls(reason=f.enum("reason", ByeReason), retry=retry)
+        return cls(reason=f.known("reason", ByeReason), retry=retry)
 
 
 Event = MsgEvent | ChannelEvent | ReceiptEvent | TypingEvent | PresenceEvent | ByeEvent

@@ -3,6 +3,11 @@
 Every read either returns a value of the promised type and range or raises
 FieldError with the code to answer. Absent and nil are the same for optional
 fields; unknown fields are ignored, so later protocol versions may add them.
+
+A frame is read strictly (the server reading a client, a conformance test) or
+leniently (a client reading a server): the one difference is `known`, a
+string from a set a later version may extend, which a lenient read keeps as
+the plain string when it is not in this version's set.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from ._errors import ErrorCode, FieldError
 MAX_INT63 = (1 << 63) - 1
 
 _E = TypeVar("_E", bound=enum.Enum)
+_S = TypeVar("_S", bound=enum.StrEnum)
 
 
 def is_int(value: object) -> bool:
@@ -31,10 +37,11 @@ def bad(msg: str) -> FieldError:
 class Fields:
     """A frame's map, read field by field."""
 
-    __slots__ = ("_raw",)
+    __slots__ = ("_raw", "_lenient")
 
-    def __init__(self, raw: Mapping[str, Any]) -> None:
+    def __init__(self, raw: Mapping[str, Any], *, lenient: bool = False) -> None:
         self._raw = raw
+        self._lenient = lenient
 
     def __contains__(self, key: str) -> bool:
         """Present, possibly nil."""
@@ -92,6 +99,18 @@ class Fields:
         except ValueError:
             raise bad(f"field {key!r} has an unknown value") from None
 
+    def known(self, key: str, kind: type[_S]) -> _S | str:
+        """A member of `kind`, or in a lenient read any string `kind` does not know yet."""
+        value = self._get(key)
+        if type(value) is not str:
+            raise bad(f"field {key!r} must be a string")
+        try:
+            return kind(value)
+        except ValueError:
+            if self._lenient:
+                return value
+            raise bad(f"field {key!r} has an unknown value") from None
+
     def ids(
         self, key: str, max_len: int | None = None, too_many: ErrorCode = ErrorCode.BAD_REQUEST
     ) -> frozenset[int]:
@@ -114,7 +133,7 @@ class Fields:
         items = self._get(key)
         if type(items) is not list or not all(type(item) is dict for item in items):
             raise bad(f"field {key!r} must hold maps")
-        return [Fields(item) for item in items]
+        return [Fields(item, lenient=self._lenient) for item in items]
 
     def other(self, known: frozenset[str]) -> dict[str, Any]:
         """Fields not in `known`: provider fields of `push`."""

@@ -1,7 +1,9 @@
 """Replies: `ok` with a typed result, or `err` with a code.
 
 Every request gets exactly one of these with its `id`. A result type knows
-its own fields, so handlers cannot misspell a key that clients rely on.
+its own fields, so handlers cannot misspell a key that clients rely on; it
+reads them back too (`_read`), for clients, which check what a server sends
+as strictly as the server checks them.
 """
 
 from __future__ import annotations
@@ -229,22 +231,26 @@ class Ok:
 
 @frozen
 class Err:
-    """Failure. `id` is None when the request had no usable id."""
+    """Failure. `id` is None when the request had no usable id.
+
+    `code` is a str only as a lenient read of a code newer than the reader,
+    which a client still reports (as an error it has no name for).
+    """
 
     id: int | None
-    code: ErrorCode
+    code: ErrorCode | str
     msg: str = field()
     retry: int | None = None  # ms; set with RATE_LIMITED, allowed with any code
 
     @msg.default
     def _default_msg(self) -> str:
-        return DEFAULT_MESSAGES[self.code]
+        return DEFAULT_MESSAGES[ErrorCode(self.code)]
 
     def _frame(self) -> dict[str, Any]:
         fields: dict[str, Any] = {
             "t": "err",
             "id": self.id,
-            "code": self.code.value,
+            "code": str(self.code),
             "msg": self.msg,
         }
         if self.retry is not None:

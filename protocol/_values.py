@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from attrs import field, frozen
+from attrs.validators import instance_of
 
 from ._fields import Fields
 
@@ -164,8 +165,8 @@ class PushTarget:
     sorted by key so that equal targets are equal values.
     """
 
-    kind: str
-    endpoint: str
+    kind: str = field(validator=instance_of(str))
+    endpoint: str = field(validator=instance_of(str))
     fields: tuple[tuple[str, str], ...] = field(default=(), converter=_sorted_pairs)
 
     @fields.validator
@@ -174,6 +175,8 @@ class PushTarget:
         clash = {key for key, _ in fields} & PUSH_RESERVED
         if clash:
             raise ValueError(f"provider fields may not be named {sorted(clash)}")
+        if not all(type(key) is str and type(value) is str for key, value in fields):
+            raise TypeError("provider fields must be strings named by strings")
 
     def _wire(self) -> dict[str, Any]:
         return {**dict(self.fields), "kind": self.kind, "endpoint": self.endpoint}

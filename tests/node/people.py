@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 import trio
 from attrs import frozen
 
-from client import Connection, Credentials, ServerEvent
+from client import Connection, LoginResult, ServerEvent
 from client import Message as ClientMessage
 
 PASSWORD = "correct horse battery"
@@ -31,13 +31,13 @@ async def sign_up(url: str, prefix: str = "user") -> Person:
         return Person(await conn.register(name, PASSWORD), name)
 
 
-async def new_device(url: str, person: Person, name: str = "phone") -> Credentials:
+async def new_device(url: str, person: Person, name: str = "phone") -> LoginResult:
     async with Connection.open(url) as conn:
         return await conn.login(person.username, PASSWORD, name)
 
 
 @asynccontextmanager
-async def online(url: str, credentials: Credentials, *, heartbeat: bool = False) -> AsyncIterator[Connection]:
+async def online(url: str, credentials: LoginResult, *, heartbeat: bool = False) -> AsyncIterator[Connection]:
     """An authenticated connection of this device, pinging on schedule if `heartbeat`."""
     async with Connection.open(url) as conn:
         session = await conn.auth(credentials.token)

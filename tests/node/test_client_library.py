@@ -32,10 +32,10 @@ from client import (
     Disconnected,
     Message,
     PresenceEvent,
-    PresenceInfo,
     Reconnected,
-    Sent,
+    SendResult,
     TokenAuth,
+    UserPresence,
 )
 from storage import EmbeddedStore
 
@@ -235,7 +235,7 @@ async def test_a_send_whose_reply_is_lost_is_retried_after_reconnecting_and_stor
     relay = await nursery.start(Relay(node.url).run)
     async with alice_and_bob_behind(relay, node) as (a, b, channel):
         relay.hold_replies()
-        outcome: list[Sent] = []
+        outcome: list[SendResult] = []
 
         async def send() -> None:
             outcome.append(await b.send(channel, "exactly once", cid="lost-reply"))
@@ -251,7 +251,7 @@ async def test_a_send_whose_reply_is_lost_is_retried_after_reconnecting_and_stor
         (fence,) = await messages(a, 1)
         page = await a.sync(channel, 0)
         await next_of(b, Reconnected, timeout=1.0)  # there by now: the retry needed a new connection
-    assert outcome == [Sent(channel, stored.seq, stored.ts)]
+    assert outcome == [SendResult(channel, stored.seq, stored.ts)]
     assert fence.body == "fence"
     assert [(m.cid, m.body) for m in page.messages] == [("lost-reply", "exactly once"), (fence.cid, "fence")]
 
@@ -292,12 +292,12 @@ async def test_presence_of_follows_presence_events(node: Node) -> None:
         # Bob's only device is gone; after the grace alice is told, and the
         # cache says so by the time she sees the event.
         gone = await next_of(a, PresenceEvent, timeout=grace + 5)
-        assert (gone.user, gone.online) == (bob.user, False)
-        assert a.presence_of(bob.user) == PresenceInfo(bob.user, False, gone.last)
+        assert (gone.presence.user, gone.presence.online) == (bob.user, False)
+        assert a.presence_of(bob.user) == UserPresence(bob.user, False, gone.presence.last)
         async with ChatClient.connect(node.url, TokenAuth(phone.token)):
             back = await next_of(a, PresenceEvent)
-            assert (back.user, back.online) == (bob.user, True)
-            assert a.presence_of(bob.user) == PresenceInfo(bob.user, True, back.last)
+            assert (back.presence.user, back.presence.online) == (bob.user, True)
+            assert a.presence_of(bob.user) == UserPresence(bob.user, True, back.presence.last)
 
 
 #: Bodies big enough that socket buffers fill within a few hundred messages.
@@ -406,7 +406,7 @@ async def test_a_send_the_node_refuses_as_unavailable_is_retried_and_stored_once
         channel = await a.direct(bob.user)
         backup = sqlite3.connect(path, isolation_level=None)
         backup.execute("BEGIN IMMEDIATE")
-        outcome: list[Sent] = []
+        outcome: list[SendResult] = []
 
         async def send() -> None:
             outcome.append(await b.send(channel, "through the lock", cid="held-up"))

@@ -52,14 +52,14 @@ async def test_presence_is_per_user_not_per_device_and_spares_strangers(node: No
             assert info.online
         # Both devices gone: one offline event, after the grace.
         offline = await next_event(b, PresenceEvent, timeout=GRACE + 5)
-        assert (offline.user, offline.online) == (alice.user, False)
-        assert offline.last > 0
+        assert (offline.presence.user, offline.presence.online) == (alice.user, False)
+        assert offline.presence.last > 0
         await settle()
         assert not [ev for ev in queued_events(b) if isinstance(ev, PresenceEvent)], "exactly one"
         assert not [ev for ev in queued_events(e) if isinstance(ev, PresenceEvent)], "strangers hear nothing"
         (seen_by_bob,) = await b.presence([alice.user])
         (seen_by_eve,) = await e.presence([alice.user])
-    assert (seen_by_bob.online, seen_by_bob.last) == (False, offline.last)
+    assert (seen_by_bob.online, seen_by_bob.last) == (False, offline.presence.last)
     assert (seen_by_eve.online, seen_by_eve.last) == (False, 0), "no shared channel: offline, last 0"
 
 
@@ -71,7 +71,7 @@ async def test_coming_online_is_announced_once_to_online_contacts(node: Node) ->
     async with online(node.url, await new_device(node.url, bob), heartbeat=True) as b:
         async with online(node.url, await new_device(node.url, alice, "second"), heartbeat=True):
             event = await next_event(b, PresenceEvent)
-            assert (event.user, event.online) == (alice.user, True)
+            assert (event.presence.user, event.presence.online) == (alice.user, True)
             async with online(node.url, await new_device(node.url, alice, "third"), heartbeat=True):
                 await trio.sleep(0.5)
                 assert not [ev for ev in queued_events(b) if isinstance(ev, PresenceEvent)]

@@ -36,12 +36,12 @@ from client import (
     ByeEvent,
     ChannelKind,
     Connection,
-    Credentials,
+    LoginResult,
     Message,
     NotFound,
     NotGroup,
     NotMember,
-    Sent,
+    SendResult,
     ServerEvent,
 )
 from storage import Device as StoredDevice
@@ -175,7 +175,7 @@ async def read_backward(conn: Connection, channel: int, page: int, before: int) 
 
 @define(eq=False)
 class Device:
-    credentials: Credentials
+    credentials: LoginResult
     line: Line | None = None
     revoked: bool = False
     #: The seqs this device holds, per channel: sent, received, or synced.
@@ -289,7 +289,7 @@ class World:
         sent = await conn.send(channel.id, body, cid)
         earlier = self.by_cid.get((device.user, cid))
         if earlier is not None:
-            assert sent == Sent(earlier.channel, earlier.seq, earlier.ts), "invariant 3: a cid answers its first seq"
+            assert sent == SendResult(earlier.channel, earlier.seq, earlier.ts), "invariant 3: a cid answers its first seq"
             return
         assert (sent.channel, sent.seq) == (channel.id, channel.last + 1), "invariant 1: the next seq"
         message = Message(channel.id, sent.seq, device.user, device.credentials.device, body, sent.ts, cid)
@@ -496,7 +496,7 @@ class World:
             await line.gone.wait()
 
 
-async def enroll(store: Store, devices: int) -> list[Credentials]:
+async def enroll(store: Store, devices: int) -> list[LoginResult]:
     """A new account with `devices` devices, stored as `register` and `login` store them.
 
     Through the Store API rather than the protocol: their scrypt would be
@@ -510,7 +510,7 @@ async def enroll(store: Store, devices: int) -> list[Credentials]:
         token = new_token()
         device = StoredDevice(user.user, new_id(), f"device-{number}", now, now)
         await store.add_device(device, token_hash(token))
-        credentials.append(Credentials(user.user, device.device, token))
+        credentials.append(LoginResult(user.user, device.device, token))
     return credentials
 
 

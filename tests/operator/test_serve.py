@@ -12,7 +12,7 @@ import pytest
 import trio
 from attrs import define, field
 
-from client import ByeEvent, ChatClient, Connection, ConnectionLost, Credentials, PasswordAuth, Unavailable, new_cid
+from client import ByeEvent, ChatClient, Connection, ConnectionLost, LoginResult, PasswordAuth, Unavailable, new_cid
 from client import Message as ClientMessage
 from client import register
 
@@ -84,7 +84,7 @@ async def test_a_second_signal_stops_the_node_at_once_and_quietly(tmp_path: Path
     user actor the timers it sets. Nothing is logged as a crash. The second
     signal comes as the devices go, while their users take the news."""
     async with serving([*embedded(tmp_path / "chat.db"), "--drain-timeout", "30"], cwd=tmp_path) as node:
-        credentials: list[Credentials] = []
+        credentials: list[LoginResult] = []
 
         async def sign_up_one() -> None:
             credentials.append(await new_device(node.url, await sign_up(node.url, "online")))
@@ -139,7 +139,7 @@ async def burst(conn: Connection, channel: int, outcomes: Outcomes) -> None:
 
 
 @asynccontextmanager
-async def device(url: str, credentials: Credentials) -> AsyncIterator[Connection]:
+async def device(url: str, credentials: LoginResult) -> AsyncIterator[Connection]:
     """An authenticated connection that discards events: a burst's fan-out must not overflow it.
 
     The node's `bye` is kept in `conn.bye` all the same.

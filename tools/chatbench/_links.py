@@ -22,7 +22,8 @@ import trio_websocket
 from attrs import define
 from trio_websocket import ConnectionClosed
 
-from client import Backoff, ChatError, Connection, ConnectionLost, Message, Send, ServerEvent, Unavailable
+from client import Backoff, ChatError, Connection, ConnectionLost, Message, ServerEvent, Unavailable
+from protocol import SendRequest
 
 CONNECT_TIMEOUT = 60.0  # thousands of handshakes at once queue behind each other
 CLOSE_TIMEOUT = 10.0
@@ -50,7 +51,7 @@ class NodeLink:
         self.conn = conn
 
     async def send(self, channel: int, body: str, cid: str) -> None:
-        await self.conn.request(Send(channel, body, cid))
+        await self.conn.request(SendRequest(0, channel, body, cid))  # the connection numbers it
 
     async def ping(self) -> None:
         await self.conn.ping()

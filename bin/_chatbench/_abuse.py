@@ -122,7 +122,9 @@ _OWN: dict[str, tuple[_Own, ...]] = {
     ),
     "flood": (
         _Own("accepted_per_s", "sends accepted/s", "", "lower", lambda o: o.rate("ok")),
+        _Own("throttled", "sends throttled", "", "higher", lambda o: o.count("rate_limited")),
         _Own("delivered_per_s", "frames delivered/s to the accomplice", "", "lower", lambda o: o.rate("sink_event_msg")),
+        _Own("sinks_closed", "accomplice connections the node closed", "", "higher", lambda o: o.count("sink_closed")),
         _Own("refused", "connections refused", "", "higher", lambda o: o.count("refused")),
     ),
     "group_spam": (
@@ -226,11 +228,15 @@ def _against_alone(params: Abuse, side: Side) -> None:
     The difference, because the node's high-water mark rises in every
     sub-run for what all of them share (the real user's logins: scrypt
     takes 16 MiB a hash); what a hostile client adds is what is left.
+    Only between sub-runs that completed: the memory of a node that died
+    or was stopped is a lower bound, which must never pass for a target met.
     """
+    if not side.counts.get(ALONE.metric("completed")):
+        return
     alone_p99 = side.metrics.get(ALONE.metric("p99"))
     alone_growth = side.metrics.get(ALONE.metric("rss_growth_mb"))
     for part in ABUSE_PARTS:
-        if part.clients is None:
+        if part.clients is None or not side.counts.get(part.metric("completed")):
             continue
         p99 = side.metrics.get(part.metric("p99"))
         if alone_p99 and p99 is not None:

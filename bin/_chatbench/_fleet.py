@@ -177,8 +177,8 @@ class Fleet:
             self._pump(min(left, 0.1))
 
     def recover(self) -> None:
-        """After a failed job: replace every worker, since some may still be inside it."""
-        self._stop()
+        """After a failed job: replace every worker, since some may still be inside it (and never read a stop)."""
+        self._stop(grace=0.0)
         self._start()
 
     # -- inside ---------------------------------------------------------------
@@ -192,14 +192,14 @@ class Fleet:
             self._processes.append(process)
             self._pipes.append(parent)
 
-    def _stop(self) -> None:
+    def _stop(self, grace: float = 5.0) -> None:
         for pipe in self._pipes:
             try:
                 pipe.send(None)
             except OSError:
                 pass
         for process in self._processes:
-            process.join(timeout=5)
+            process.join(timeout=grace)
             if process.is_alive():
                 process.kill()
                 process.join()

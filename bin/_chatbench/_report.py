@@ -176,7 +176,7 @@ def _numeric(cell: str) -> bool:
 
 
 _ABUSE_HARM = ["part", "clients", "p50 ms", "p99 ms", "p99/alone", "login p50", "login max", "RSS MiB", "+RSS MiB",
-               "node CPU %", "outcome"]  # fmt: skip
+               "node CPU %", "others CPU %", "outcome"]  # fmt: skip
 _ABUSE_DEEDS = ["part", "what the hostile clients got done", "target", "verdict"]
 
 
@@ -186,6 +186,7 @@ def _abuse_tables(
     """Abuse's two tables: what each part cost the innocent pairs and the node; what its attack did, and the targets."""
     metrics = {metric["key"]: metric for metric in report["metrics"]}
     counts = (report["node"] or {}).get("counts", {})
+    resources = (report["node"] or {}).get("resources", {})
     common = {measure.suffix for measure in COMMON}
     harm, deeds = [], []
     for part in ABUSE_PARTS:
@@ -199,7 +200,8 @@ def _abuse_tables(
         clients = "-" if part.clients is None else f"{report['params'][part.clients]:,}"
         harm.append([
             part.label, clients, value("p50"), value("p99"), value("p99_x"), value("login_p50"), value("login_max"),
-            value("rss_mb"), value("rss_growth_mb"), value("node_cpu_pct", "%"), outcome,
+            value("rss_mb"), value("rss_growth_mb"), value("node_cpu_pct", "%"),
+            _number(resources.get(part.metric("others_cpu_pct")), "%"), outcome,
         ])  # fmt: skip
         own = [m for m in mine if m["key"][len(part.key) + 1 :] not in common and m["node"] is not None]
         done = "; ".join(f"{_amount(m['node'], m['unit'])} {_unprefixed(m['label'])}" for m in own)
@@ -209,7 +211,9 @@ def _abuse_tables(
                 deeds.append([part.label, done or "-", "", ""])
                 continue
             verdict = verdicts[target["met"]]
-            if not target["at_size"]:
+            if target["met"] is None and outcome != ABUSE_OUTCOMES["completed"]:
+                verdict += f" ({outcome.lower()})"
+            elif not target["at_size"]:
                 verdict += " (below target size)"
             deeds.append([part.label, done or "-", f"{_unprefixed(metric['label'])} {target['describe']}", verdict])
     return [(_ABUSE_HARM, harm), (_ABUSE_DEEDS, deeds)]

@@ -110,7 +110,7 @@ class _Own:
 _OWN: dict[str, tuple[_Own, ...]] = {
     "never_reading": (
         _Own("syncs_sent", "syncs sent", "", "lower", lambda o: o.count("syncs_sent")),
-        _Own("open_at_end", "clients still connected at the end", "", "lower", lambda o: o.count("open_at_end")),
+        _Own("open_at_end", "still connected at the end", "", "lower", lambda o: o.count("open_at_end")),
     ),
     "maximal_maps": (
         _Own("maps_per_s", "maps sent/s", "", "lower", lambda o: o.rate("maps_sent")),

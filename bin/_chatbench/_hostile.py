@@ -149,12 +149,12 @@ class Raw:
         await trio.aclose_forcefully(self.stream)
 
 
-async def connect(nursery: trio.Nursery, url: str, address: str | None, *, queue: int = 0) -> Raw:
+async def connect(nursery: trio.Nursery, url: str, address: str | None) -> Raw:
     """A WebSocket to `url` from `address` (None: the system's choice); its reader runs in `nursery`.
 
-    `queue` is how many messages the reader takes off the socket before
-    someone reads them: 0 makes a client that never reads stop reading the
-    socket at its first message.
+    The reader hands each message on only when someone reads it (a queue of
+    0), so a client that never reads stops reading the socket at its first
+    message, and the node's replies pile up in the node.
     """
     target = urlsplit(url)
     assert target.hostname is not None and target.port is not None
@@ -162,7 +162,7 @@ async def connect(nursery: trio.Nursery, url: str, address: str | None, *, queue
         stream = await trio.open_tcp_stream(target.hostname, target.port, local_address=address)
         try:
             ws = await trio_websocket.wrap_client_stream(
-                nursery, stream, target.hostname, target.path or "/", message_queue_size=queue,
+                nursery, stream, target.hostname, target.path or "/", message_queue_size=0,
                 max_message_size=MAX_MESSAGE, receive_buffer_size=None,
             )  # fmt: skip
         except BaseException:
@@ -179,8 +179,8 @@ async def expect_ok(raw: Raw, **fields: Any) -> dict[str, Any]:
     return reply
 
 
-async def authenticated(nursery: trio.Nursery, url: str, address: str | None, token: str, **options: Any) -> Raw:
-    raw = await connect(nursery, url, address, **options)
+async def authenticated(nursery: trio.Nursery, url: str, address: str | None, token: str) -> Raw:
+    raw = await connect(nursery, url, address)
     await expect_ok(raw, t="auth", token=token)
     return raw
 

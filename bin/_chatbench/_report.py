@@ -177,7 +177,7 @@ def _numeric(cell: str) -> bool:
 
 _ABUSE_HARM = ["part", "clients", "p50 ms", "p99 ms", "p99/alone", "login p50", "login max", "RSS MiB", "+RSS MiB",
                "node CPU %", "others CPU %", "outcome"]  # fmt: skip
-_ABUSE_DEEDS = ["part", "what the hostile clients got done", "target", "verdict"]
+_ABUSE_DEEDS = ["part", "what the hostile clients got done", "target", "measured", "verdict"]
 
 
 def _abuse_tables(
@@ -208,14 +208,15 @@ def _abuse_tables(
         targeted = [(m, target) for m in mine for target in m["targets"]] or [(None, None)]
         for metric, target in targeted:
             if metric is None or target is None:
-                deeds.append([part.label, done or "-", "", ""])
+                deeds.append([part.label, done or "-", "", "", ""])
                 continue
             verdict = verdicts[target["met"]]
             if target["met"] is None and outcome != ABUSE_OUTCOMES["completed"]:
                 verdict += f" ({outcome.lower()})"
             elif not target["at_size"]:
                 verdict += " (below target size)"
-            deeds.append([part.label, done or "-", f"{_unprefixed(metric['label'])} {target['describe']}", verdict])
+            measured = "-" if metric["node"] is None else _amount(metric["node"], metric["unit"])
+            deeds.append([part.label, done or "-", f"{_unprefixed(metric['label'])} {target['describe']}", measured, verdict])
     return [(_ABUSE_HARM, harm), (_ABUSE_DEEDS, deeds)]
 
 

@@ -211,8 +211,9 @@ def test_each_kind_of_hostile_client_made_its_attack(document: dict[str, Any]) -
     assert attack("guessers", "bad_credentials") + attack("guessers", "rate_limited") > 0
     assert attack("flood", "sent") > 0 and attack("flood", "ok") > 0
     assert attack("group_spam", "sent") > 0 and attack("group_spam", "listing_pages") >= 1
-    # The victim is in no channel but the spam's: its listing holds every group made, once.
-    assert attack("group_spam", "listing_channels") == attack("group_spam", "ok")
+    # The victim is in no channel but the spam's: its listing holds every group answered `ok`, once, and
+    # perhaps some whose answer the window's end cut off, but never more than were asked for.
+    assert attack("group_spam", "ok") <= attack("group_spam", "listing_channels") <= attack("group_spam", "sent")
 
 
 def test_abuse_judges_its_three_targets_below_their_size(document: dict[str, Any]) -> None:

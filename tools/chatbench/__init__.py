@@ -6,6 +6,8 @@ The program behind bin/chatbench (`python -m tools.chatbench`). The pieces:
     _drivers         the bench's side of each scenario: phases, timing, numbers
     _messaging       pingpong, throughput, fanout (the workers' side)
     _idle, _storm    idle devices; the reconnect storm (the workers' side)
+    _abuse           innocent pairs beside each kind of hostile client, a node per sub-run
+    _hostile         the hostile clients, raw frames (the workers' side)
     _fleet           the load-generating worker processes and their control
     _links           one simulated device's socket, to a node or to the baseline
     _echo            the baseline: a bare trio-websocket server (run as a script)

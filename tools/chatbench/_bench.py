@@ -3,8 +3,10 @@
 For each store (an embedded SQLite file, or a keyspace on a Cassandra
 cluster) and each scenario: make the accounts, start a fresh node on that
 store, run the scenario against it, stop it; start a fresh baseline server,
-run the same scenario against it, stop it. Then the table, the JSON and the
-plots. A scenario that fails is reported as failed and the run goes on.
+run the same scenario against it, stop it. The abuse scenario instead
+starts a node of its own for each of its sub-runs, and has no baseline run.
+Then the table, the JSON and the plots. A scenario that fails is reported
+as failed and the run goes on.
 """
 
 from __future__ import annotations
@@ -17,14 +19,16 @@ import traceback
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import attrs
 from attrs import frozen
 
+from ._abuse import ABUSE, SubRunKind
 from ._accounts import AccountSource, StoreSeeder, WireSignup
-from ._drivers import KINDS, Context, Endpoint
+from ._drivers import KINDS, Context, Endpoint, Kind
 from ._fleet import Fleet
 from ._machine import describe, summary_line
 from ._params import Params, Runtime
@@ -36,6 +40,8 @@ from ._runtime import run_runtime
 from ._servers import (
     SEND_LIMIT_FLAGS,
     EmbeddedSpec,
+    GivenNode,
+    Node,
     StoreSpec,
     cassandra,
     echo_command,
@@ -47,6 +53,9 @@ from ._servers import (
 
 RESULTS = "results.json"
 RESULTS_RST = "results.rst"  # the tables of docs/benchmarks.rst
+
+#: Every scenario that speaks WebSocket to a node, in the order they run.
+SCENARIO_KINDS: dict[str, Kind | SubRunKind] = {**KINDS, ABUSE.name: ABUSE}
 
 
 @frozen
@@ -76,7 +85,7 @@ def run(settings: Settings) -> int:
     bar.note(f"chatbench: {summary_line(machine)}; {settings.workers} load workers; size {settings.size}")
     profiler = Profiler(settings.py_spy, out / "profiles") if settings.py_spy else None
     reports: list[ScenarioReport] = []
-    websocket_scenarios = [name for name in settings.scenarios if name in KINDS]
+    websocket_scenarios = [name for name in settings.scenarios if name in SCENARIO_KINDS]
     if websocket_scenarios:
         with Fleet(settings.workers, bar.count) as fleet:
             ctx = Context(fleet, bar, profiler)
@@ -96,7 +105,8 @@ def run(settings: Settings) -> int:
                     for name in websocket_scenarios:
                         if name not in ran:
                             params = settings.params[name]
-                            reports.append(ScenarioReport(name, store_name, params, KINDS[name].metrics, error=error))
+                            metrics = SCENARIO_KINDS[name].metrics
+                            reports.append(ScenarioReport(name, store_name, params, metrics, error=error))
     runtime = None
     if "runtime" in settings.scenarios:
         params = settings.params["runtime"]
@@ -168,11 +178,22 @@ def _embedded_store(directory: Path) -> Iterator[EmbeddedSpec]:
             directory.rmdir()  # only when empty: another run may be using it
 
 
+@contextmanager
+def _node(spec: StoreSpec | None, settings: Settings, flags: list[str], name: str) -> Iterator[Node]:
+    """A fresh node on `spec` for one run (logs/NAME.log), or the one at --url."""
+    if spec is None:
+        assert settings.url is not None
+        yield GivenNode(settings.url, settings.node_pid)
+        return
+    with running("chatnode", node_command(spec, flags), settings.out / "logs" / f"{name}.log") as node:
+        yield node
+
+
 def _scenario(
     ctx: Context, name: str, params: Params, store: str, spec: StoreSpec | None, source: AccountSource,
     settings: Settings,
 ) -> ScenarioReport:  # fmt: skip
-    kind = KINDS[name]
+    kind = SCENARIO_KINDS[name]
     report = ScenarioReport(name, store, params, kind.metrics)
     logs = settings.out / "logs"
     try:
@@ -180,18 +201,17 @@ def _scenario(
         ctx.bar.phase(f"{name}/{store}: {count:,} accounts", total=count)
         accounts = source.accounts(count, kind.label, lambda done, _total: ctx.bar.update(done))
         ctx.name = f"{name}-{store}-node"
-        if spec is None:
-            assert settings.url is not None
-            report.node = kind.run(ctx, Endpoint(settings.url, settings.node_pid), True, params, accounts)
+        if isinstance(kind, SubRunKind):
+            # The node's own limits: what abuse measures includes them.
+            report.node = kind.run(ctx, partial(_node, spec, settings, []), params, accounts)
         else:
-            command = node_command(spec, kind.node_flags(params))
-            with running("chatnode", command, logs / f"{ctx.name}.log") as node:
+            with _node(spec, settings, [*SEND_LIMIT_FLAGS, *kind.node_flags(params)], ctx.name) as node:
                 report.node = kind.run(ctx, Endpoint(node.url, node.pid), True, params, accounts)
                 node.check_alive()
-        ctx.name = f"{name}-{store}-echo"
-        with running("echo server", echo_command(), logs / f"{ctx.name}.log") as echo:
-            report.echo = kind.run(ctx, Endpoint(echo.url, echo.pid), False, params, ())
-            echo.check_alive()
+            ctx.name = f"{name}-{store}-echo"
+            with running("echo server", echo_command(), logs / f"{ctx.name}.log") as echo:
+                report.echo = kind.run(ctx, Endpoint(echo.url, echo.pid), False, params, ())
+                echo.check_alive()
     except Exception:
         report.error = traceback.format_exc()
         ctx.bar.note(f"chatbench: {name}/{store} failed:\n{report.error}")

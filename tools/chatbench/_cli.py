@@ -19,11 +19,13 @@ examples:
   chatbench all --size full --store both the sizes the targets are stated at, on both stores
   chatbench pingpong fanout --set fanout.senders=5
   chatbench throughput --url ws://host:8765/v1   a node that is already running (accounts via register/login)
+  chatbench abuse --set abuse.guessers=50        innocent pairs alone, then beside each kind of hostile client
 
-Every scenario also runs, in the same invocation and with the same load
-generator, against a bare trio-websocket server; its report gives the ratio
-node / echo for every number. Results go to OUT/results.json, OUT/*.png and a
-table on stdout. See docs/benchmarks.rst.
+Every scenario but abuse also runs, in the same invocation and with the same
+load generator, against a bare trio-websocket server; its report gives the
+ratio node / echo for every number. abuse compares the innocent pairs beside
+hostile clients with the same pairs alone. Results go to OUT/results.json,
+OUT/*.png and tables on stdout. See docs/benchmarks.rst.
 """
 
 

@@ -160,16 +160,16 @@ class Fleet:
         for index, job in enumerate(jobs):
             self._pipes[index].send(job)
 
-    def collect(self, phase: str) -> list[Any]:
-        """Every active worker's report of `phase`, in worker order."""
-        return [self._next(index, Report, phase).data for index in self._active]  # type: ignore[union-attr]
+    def collect(self, phase: str, deadline: float | None = None) -> list[Any]:
+        """Every active worker's report of `phase`, in worker order; WorkerFailed after `deadline` (monotonic)."""
+        return [self._next(index, Report, phase, deadline).data for index in self._active]  # type: ignore[union-attr]
 
     def proceed(self, at_ns: int, data: Any = None) -> None:
         for index in self._active:
             self._pipes[index].send(Proceed(at_ns, data))
 
-    def results(self) -> list[Any]:
-        return [self._next(index, Done, None).result for index in self._active]  # type: ignore[union-attr]
+    def results(self, deadline: float | None = None) -> list[Any]:
+        return [self._next(index, Done, None, deadline).result for index in self._active]  # type: ignore[union-attr]
 
     def pump_until(self, at_ns: int) -> None:
         """Handle the workers' messages (progress, failures) until `at_ns`."""
@@ -177,8 +177,8 @@ class Fleet:
             self._pump(min(left, 0.1))
 
     def recover(self) -> None:
-        """After a failed job: replace every worker, since some may still be inside it."""
-        self._stop()
+        """After a failed job: replace every worker, since some may still be inside it (and never read a stop)."""
+        self._stop(grace=0.0)
         self._start()
 
     # -- inside ---------------------------------------------------------------
@@ -192,14 +192,14 @@ class Fleet:
             self._processes.append(process)
             self._pipes.append(parent)
 
-    def _stop(self) -> None:
+    def _stop(self, grace: float = 5.0) -> None:
         for pipe in self._pipes:
             try:
                 pipe.send(None)
             except OSError:
                 pass
         for process in self._processes:
-            process.join(timeout=5)
+            process.join(timeout=grace)
             if process.is_alive():
                 process.kill()
                 process.join()
@@ -207,7 +207,7 @@ class Fleet:
             pipe.close()
         self._processes, self._pipes, self._active = [], [], []
 
-    def _next(self, index: int, kind: type, phase: str | None) -> Report | Done:
+    def _next(self, index: int, kind: type, phase: str | None, deadline: float | None) -> Report | Done:
         while True:
             inbox = self._inbox[index]
             if inbox:
@@ -215,8 +215,11 @@ class Fleet:
                 if not isinstance(message, kind) or (isinstance(message, Report) and message.phase != phase):
                     raise WorkerFailed(f"worker {index}: expected {kind.__name__} {phase or ''}, got {message!r}")
                 return message
-            if time.monotonic() - self._heard[index] > STALL_TIMEOUT:
+            now = time.monotonic()
+            if now - self._heard[index] > STALL_TIMEOUT:
                 raise WorkerFailed(f"worker {index}: silent for {STALL_TIMEOUT:.0f} s waiting for {kind.__name__} {phase or ''}")
+            if deadline is not None and now > deadline:
+                raise WorkerFailed(f"worker {index}: past the time limit waiting for {kind.__name__} {phase or ''}")
             self._pump(0.1)
 
     def _pump(self, timeout: float) -> None:

@@ -145,7 +145,12 @@ class MessagingResult:
 
 @frozen
 class MessagingJob:
-    """One worker's share of the channels; whole channels, so every receipt is seen by its sender's worker."""
+    """One worker's share of the channels; whole channels, so every receipt is seen by its sender's worker.
+
+    A slot sends its next message as soon as its previous one has arrived,
+    or, with an `interval`, no sooner than `interval` seconds after it sent
+    the previous one (abuse paces its innocent pairs under the node's send limit).
+    """
 
     url: str
     on_node: bool
@@ -153,6 +158,7 @@ class MessagingJob:
     in_flight: int
     body: int
     heartbeat: float
+    interval: float = 0.0
 
     async def run(self, ctl: Control) -> MessagingResult:
         recorder = Recorder()
@@ -237,6 +243,8 @@ class MessagingJob:
             if recorder.start_ns <= sent < recorder.end_ns:
                 recorder.sent += 1
             await done.wait()
+            if self.interval:
+                await sleep_until_ns(sent + int(self.interval * 1e9))
 
 
 def plan_pairs(name: str, pairs: int, accounts: Sequence[Account] | None) -> list[ChannelPlan]:

@@ -59,13 +59,49 @@ class Storm:
 
 
 @frozen
+class Abuse:
+    """abuse: `pairs` innocent pairs, alone and then beside each kind of hostile client in turn.
+
+    The innocent pairs are pingpong's, paced at one message per `interval`
+    seconds per sender so that they stay under the node's own send limit,
+    which this scenario leaves at its default (it is part of what is
+    measured). Each hostile kind gets a sub-run of its own on a fresh node:
+    `warmup` + `duration` seconds of attack, the innocent latencies measured
+    over the last `duration`; `grace` more seconds bound its set-up and
+    drain, and the bench stops the node if its RSS passes `rss_cap_mb`.
+    """
+
+    pairs: int
+    interval: float  # seconds between one innocent sender's messages, at the least
+    duration: float
+    warmup: float
+    never_reading: int  # authenticated clients that send `syncs` syncs and never read
+    syncs: int
+    large: int  # messages of `large_chars` 4-byte characters each never-reading client syncs
+    large_chars: int
+    map_senders: int  # unauthenticated clients sending one map of `map_keys` keys after another
+    map_keys: int
+    guessers: int  # connections guessing one account's password
+    flood: int  # connections of one device sending as fast as the node answers (and of an accomplice's, reading)
+    spammers: int  # accounts each creating up to `spam_groups` groups of `group_size` with the victim
+    spam_groups: int
+    group_size: int
+    probe_interval: float = 0.5  # seconds between a real user's logins
+    grace: float = 60.0
+    rss_cap_mb: int = 3072
+    attacker_address: str = "127.0.0.2"  # the hostile clients' source address ("": the default)
+    in_flight: int = 16  # requests a flooding or spamming connection keeps under way
+    body: int = 100
+
+
+@frozen
 class Runtime:
     """Arguments for `tools.runtime_benchmark.main`."""
 
     argv: tuple[str, ...]
 
 
-Params = Pairs | Fanout | Idle | Storm | Runtime
+Params = Pairs | Fanout | Idle | Storm | Abuse | Runtime
 
 
 SIZES: dict[str, dict[str, Params]] = {
@@ -77,6 +113,11 @@ SIZES: dict[str, dict[str, Params]] = {
         # and pings every second so that the window sees CPU use.
         "idle": Idle(devices=200, warm=20, window=1.5, settle=0.3, heartbeat=1),
         "storm": Storm(devices=40, per_channel=10, missed=2),
+        "abuse": Abuse(
+            pairs=2, interval=0.05, duration=1.0, warmup=0.3, never_reading=1, syncs=20, large=2,
+            large_chars=20_000, map_senders=1, map_keys=2_000, guessers=2, flood=3, spammers=1, spam_groups=5,
+            group_size=4, probe_interval=0.25,
+        ),
         "runtime": Runtime(("--scale", "0.01", "--runs", "1")),
     },
     "quick": {
@@ -85,6 +126,12 @@ SIZES: dict[str, dict[str, Params]] = {
         "fanout": Fanout(groups=2, members=100, senders=3, duration=5.0, warmup=1.0),
         "idle": Idle(devices=1000, warm=50, window=10.0, settle=2.0),
         "storm": Storm(devices=1000, per_channel=10, missed=5),
+        # The attacks as issue 12 found them; only the window is shorter than full's.
+        "abuse": Abuse(
+            pairs=5, interval=0.1, duration=5.0, warmup=1.0, never_reading=1, syncs=1000, large=4,
+            large_chars=100_000, map_senders=5, map_keys=160_000, guessers=20, flood=20, spammers=1,
+            spam_groups=800, group_size=100,
+        ),
         "runtime": Runtime(("--scale", "0.2", "--runs", "2")),
     },
     "full": {
@@ -93,11 +140,16 @@ SIZES: dict[str, dict[str, Params]] = {
         "fanout": Fanout(groups=4, members=100, senders=3, duration=20.0, warmup=2.0),
         "idle": Idle(devices=10_000, warm=100, window=30.0, settle=5.0),
         "storm": Storm(devices=5000, per_channel=10, missed=5),
+        "abuse": Abuse(
+            pairs=10, interval=0.1, duration=20.0, warmup=2.0, never_reading=2, syncs=1000, large=4,
+            large_chars=100_000, map_senders=5, map_keys=160_000, guessers=20, flood=20, spammers=1,
+            spam_groups=800, group_size=100,
+        ),
         "runtime": Runtime(()),
     },
 }
 
-SCENARIOS = ("pingpong", "throughput", "fanout", "idle", "storm", "runtime")
+SCENARIOS = ("pingpong", "throughput", "fanout", "idle", "storm", "abuse", "runtime")
 
 
 def params_for(size: str, overrides: list[str]) -> dict[str, Params]:
@@ -156,4 +208,76 @@ TARGETS = (
     Target("storm", "embedded", "all_synced_s", "<=", 10.0, (("devices", 5000),)),
     Target("pingpong", "cassandra", "latency_p99", "<=", 20.0, _PAIRS_10),
     Target("throughput", "cassandra", "messages_per_s", ">=", 0.25, _PAIRS_50x20, on_ratio=True),
+    # Issue 12's: they are about the node, whatever its store.
+    *(
+        target
+        for store in ("embedded", "cassandra")
+        for target in (
+            Target("abuse", store, "never_reading_rss_per_client_mb", "<=", 16.0,
+                   (("syncs", 1000), ("large", 2), ("large_chars", 100_000))),
+            Target("abuse", store, "maximal_maps_p99_x", "<=", 2.0, (("map_senders", 5), ("map_keys", 160_000))),
+            Target("abuse", store, "guessers_login_max", "<=", 300.0, (("guessers", 20),)),
+        )
+    ),
+)  # fmt: skip
+
+
+@frozen
+class AbusePart:
+    """One sub-run of `abuse`: a kind of hostile client, or none (`alone`, the reference).
+
+    Its numbers are the scenario's metrics named `KEY_SUFFIX`: the COMMON
+    ones every part has, and those of its own kind.
+    """
+
+    key: str
+    label: str
+    clients: str | None  # the Abuse field saying how many hostile clients it runs
+
+    def metric(self, suffix: str) -> str:
+        return f"{self.key}_{suffix}"
+
+
+#: How a sub-run ended, as the count `KEY_OUTCOME` = 1 of its part, and in words.
+ABUSE_OUTCOMES = {
+    "completed": "completed",
+    "node_died": "NODE DIED",
+    "capped": "stopped at the RSS cap",
+    "failed": "FAILED",
+}
+
+ALONE = AbusePart("alone", "alone", None)
+ABUSE_PARTS = (
+    ALONE,
+    AbusePart("never_reading", "never-reading", "never_reading"),
+    AbusePart("maximal_maps", "maximal maps", "map_senders"),
+    AbusePart("guessers", "password guessers", "guessers"),
+    AbusePart("flood", "send flood", "flood"),
+    AbusePart("group_spam", "group spam", "spammers"),
+)
+
+@frozen
+class AbuseMeasure:
+    """A metric every part has (`hostile_only`: every part but alone)."""
+
+    suffix: str
+    label: str
+    unit: str
+    hostile_only: bool = False
+
+
+#: What every part reports: the innocent pairs' latency (and p99 over
+#: alone's), a real user's login, the node's peak RSS and its growth over
+#: the part (since every client connected), and the node's CPU over the window.
+COMMON = (
+    AbuseMeasure("p50", "innocent p50", "ms"),
+    AbuseMeasure("p99", "innocent p99", "ms"),
+    AbuseMeasure("p99_x", "innocent p99 / alone's", "x", hostile_only=True),
+    AbuseMeasure("login_p50", "real login p50", "ms"),
+    AbuseMeasure("login_max", "real login max", "ms"),
+    AbuseMeasure("login_failed", "real logins refused", ""),
+    AbuseMeasure("rss_mb", "node RSS peak", "MiB"),
+    AbuseMeasure("rss_growth_mb", "node RSS growth", "MiB"),
+    AbuseMeasure("rss_per_client_mb", "node RSS growth over alone's, per hostile client", "MiB", hostile_only=True),
+    AbuseMeasure("node_cpu_pct", "node CPU", "% core"),
 )

@@ -3,6 +3,7 @@
 latency-cdf.png   one panel per scenario with a latency: the CDF of every server measured
 throughput.png    one panel per messaging scenario: deliveries per second over the window
 idle.png          memory per idle device and the event loop's CPU, beside the baseline's
+abuse.png         per kind of hostile client: the innocent pairs' latency, a real login, the node's peak RSS
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ matplotlib.use("Agg")  # files only, never a window
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from ._params import ABUSE_PARTS  # noqa: E402
 from ._stats import CDF_POINTS, RATE_BUCKET  # noqa: E402
 
 LATENCY_SCENARIOS = ("pingpong", "throughput", "fanout", "storm")
@@ -139,10 +141,49 @@ def idle(document: dict[str, Any], path: Path) -> Path | None:
     return path
 
 
+def abuse(document: dict[str, Any], path: Path) -> Path | None:
+    reports = [r for r in document["scenarios"] if r["scenario"] == "abuse" and not r["error"] and r["node"]]
+    if not reports:
+        return None
+    figure, (latency, login, memory) = plt.subplots(1, 3, figsize=(17, 4.6))
+    labels = [part.label for part in ABUSE_PARTS]
+    positions = np.arange(len(labels))
+    width = 0.8 / (2 * len(reports))
+    for number, report in enumerate(reports):
+        metrics = report["node"]["metrics"]
+
+        def values(suffix: str) -> list[float]:
+            return [metrics.get(part.metric(suffix), np.nan) for part in ABUSE_PARTS]
+
+        offset = (2 * number - len(reports)) * width
+        store = report["store"]
+        latency.bar(positions + offset, values("p50"), width, label=f"{store}: p50")
+        latency.bar(positions + offset + width, values("p99"), width, label=f"{store}: p99")
+        login.bar(positions + offset, values("login_p50"), width, label=f"{store}: p50")
+        login.bar(positions + offset + width, values("login_max"), width, label=f"{store}: max")
+        memory.bar(positions + offset + width / 2, values("rss_mb"), 2 * width, label=f"{store}: peak")
+    login.axhline(300, color="tab:red", linewidth=1, label="target for the guessers: 300 ms")
+    latency.set_ylabel("innocent pairs' latency, ms (log scale)")
+    latency.set_yscale("log")
+    login.set_ylabel("a real user's login, ms")
+    memory.set_ylabel("node RSS peak, MiB")
+    for ax, title in ((latency, "innocent pairs: send -> receive"), (login, "a real login"), (memory, "the node's memory")):
+        ax.set_xticks(positions, labels, fontsize=8, rotation=20)
+        ax.set_title(f"abuse: {title}")
+        ax.grid(True, axis="y", alpha=0.3)
+        ax.legend(fontsize=7)
+    figure.suptitle(_caption(document), fontsize=9)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
 def draw_all(document: dict[str, Any], out: Path) -> list[Path]:
     drawn = [
         latency_cdf(document, out / "latency-cdf.png"),
         throughput(document, out / "throughput.png"),
         idle(document, out / "idle.png"),
+        abuse(document, out / "abuse.png"),
     ]
     return [path for path in drawn if path is not None]

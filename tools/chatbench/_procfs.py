@@ -15,13 +15,22 @@ from attrs import frozen
 _TICK = 1.0 / os.sysconf("SC_CLK_TCK")
 
 
-def rss_bytes(pid: int) -> int:
-    """Resident set size now."""
+def _status_bytes(pid: int, key: str) -> int:
     with open(f"/proc/{pid}/status") as status:
         for line in status:
-            if line.startswith("VmRSS:"):
+            if line.startswith(key):
                 return int(line.split()[1]) * 1024
-    raise RuntimeError(f"process {pid} reports no VmRSS (a zombie?)")
+    raise RuntimeError(f"process {pid} reports no {key} (a zombie?)")
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident set size now."""
+    return _status_bytes(pid, "VmRSS:")
+
+
+def peak_rss_bytes(pid: int) -> int:
+    """The largest resident set size the process has had (the kernel's high-water mark)."""
+    return _status_bytes(pid, "VmHWM:")
 
 
 def process_cpu(pid: int) -> float:

@@ -15,7 +15,7 @@ from typing import Any
 
 from attrs import asdict, define, field, frozen
 
-from ._params import TARGETS, Params, Target
+from ._params import ABUSE_OUTCOMES, ABUSE_PARTS, COMMON, TARGETS, Params, Target
 
 
 @frozen
@@ -117,11 +117,17 @@ def _number(value: float | None, unit: str = "") -> str:
     return f"{value:.2f}"
 
 
+_TERMINAL_VERDICTS = {True: "met", False: "MISSED", None: "-"}
+_RST_VERDICTS = {True: "met", False: "**missed**", None: "-"}
+
+
 def format_table(reports: list[dict[str, Any]]) -> str:
-    """The terminal table: one line per metric, target and verdict beside it."""
+    """The terminal table: one line per metric, target and verdict beside it; abuse's own tables after it."""
     header = f"{'scenario':11} {'store':10} {'metric':28} {'node':>10} {'echo':>10} {'ratio':>7}  {'target':16} verdict"
-    lines = [header, "-" * len(header)]
-    for report in reports:
+    abuse = [r for r in reports if r["scenario"] == "abuse" and not r["error"]]
+    compared = [r for r in reports if r not in abuse]
+    lines = [header, "-" * len(header)] if compared else []
+    for report in compared:
         first = True
         name = f"{report['scenario']:11} {report['store']:10}"
         if report["error"]:
@@ -136,7 +142,7 @@ def format_table(reports: list[dict[str, Any]]) -> str:
                     describe, verdict = "", ""
                 else:
                     describe = target["describe"]
-                    verdict = {True: "met", False: "MISSED", None: "-"}[target["met"]]
+                    verdict = _TERMINAL_VERDICTS[target["met"]]
                     if not target["at_size"]:
                         verdict += " (below target size)"
                 lines.append(
@@ -146,7 +152,84 @@ def format_table(reports: list[dict[str, Any]]) -> str:
                 )
                 first = False
                 label = ""
+    for report in abuse:
+        lines += ["", f"abuse/{report['store']}: {describe_size('abuse', report['params'])}"]
+        for header, rows in _abuse_tables(report):
+            lines += _columns([header, *rows])
     return "\n".join(lines)
+
+
+def _columns(rows: list[list[str]]) -> list[str]:
+    """A header and rows as aligned text: columns of numbers right-aligned, the others left-aligned."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    numeric = [i for i in range(len(widths)) if all(_numeric(row[i]) for row in rows[1:])]
+    return [
+        "  " + "  ".join(
+            cell.rjust(widths[i]) if i in numeric else cell.ljust(widths[i]) for i, cell in enumerate(row)
+        ).rstrip()
+        for row in rows
+    ]  # fmt: skip
+
+
+def _numeric(cell: str) -> bool:
+    return cell in ("", "-") or cell.replace(",", "").replace(".", "").isdigit()
+
+
+_ABUSE_HARM = ["part", "clients", "p50 ms", "p99 ms", "p99/alone", "login p50", "login max", "RSS MiB", "+RSS MiB",
+               "node CPU %", "others CPU %", "outcome"]  # fmt: skip
+_ABUSE_DEEDS = ["part", "what the hostile clients got done", "target", "measured", "verdict"]
+
+
+def _abuse_tables(
+    report: dict[str, Any], verdicts: dict[bool | None, str] = _TERMINAL_VERDICTS
+) -> list[tuple[list[str], list[list[str]]]]:
+    """Abuse's two tables: what each part cost the innocent pairs and the node; what its attack did, and the targets."""
+    metrics = {metric["key"]: metric for metric in report["metrics"]}
+    counts = (report["node"] or {}).get("counts", {})
+    resources = (report["node"] or {}).get("resources", {})
+    common = {measure.suffix for measure in COMMON}
+    harm, deeds = [], []
+    for part in ABUSE_PARTS:
+        mine = [m for key, m in metrics.items() if key.startswith(f"{part.key}_")]
+
+        def value(suffix: str, unit: str = "") -> str:
+            metric = metrics.get(part.metric(suffix))
+            return _number(None if metric is None else metric["node"], unit)
+
+        outcome = next((words for key, words in ABUSE_OUTCOMES.items() if counts.get(part.metric(key))), "not run")
+        clients = "-" if part.clients is None else f"{report['params'][part.clients]:,}"
+        harm.append([
+            part.label, clients, value("p50"), value("p99"), value("p99_x"), value("login_p50"), value("login_max"),
+            value("rss_mb"), value("rss_growth_mb"), value("node_cpu_pct", "%"),
+            _number(resources.get(part.metric("others_cpu_pct")), "%"), outcome,
+        ])  # fmt: skip
+        own = [m for m in mine if m["key"][len(part.key) + 1 :] not in common and m["node"] is not None]
+        done = "; ".join(f"{_amount(m['node'], m['unit'])} {_unprefixed(m['label'])}" for m in own)
+        targeted = [(m, target) for m in mine for target in m["targets"]] or [(None, None)]
+        for metric, target in targeted:
+            if metric is None or target is None:
+                deeds.append([part.label, done or "-", "", "", ""])
+                continue
+            verdict = verdicts[target["met"]]
+            if target["met"] is None and outcome != ABUSE_OUTCOMES["completed"]:
+                verdict += f" ({outcome.lower()})"
+            elif not target["at_size"]:
+                verdict += " (below target size)"
+            measured = "-" if metric["node"] is None else _amount(metric["node"], metric["unit"])
+            deeds.append([part.label, done or "-", f"{_unprefixed(metric['label'])} {target['describe']}", measured, verdict])
+    return [(_ABUSE_HARM, harm), (_ABUSE_DEEDS, deeds)]
+
+
+def _amount(value: float, unit: str) -> str:
+    """A number with its unit; a count (no unit, integral) as a whole number."""
+    if not unit and float(value).is_integer():
+        return f"{int(value):,}"
+    return f"{_number(value, unit)}{' ' + unit if unit else ''}"
+
+
+def _unprefixed(label: str) -> str:
+    """A metric's label without its part's name (`never-reading: syncs sent` -> `syncs sent`)."""
+    return label.partition(": ")[2] or label
 
 
 def describe_size(scenario: str, params: dict[str, Any]) -> str:
@@ -162,6 +245,11 @@ def describe_size(scenario: str, params: dict[str, Any]) -> str:
             return f"{params['devices']:,} devices"
         case "storm":
             return f"{params['devices']:,} devices, {params['missed']} missed each"
+        case "abuse":
+            return (
+                f"{params['pairs']} innocent pairs at {1 / params['interval']:g} messages/s per sender beside each "
+                f"kind of hostile client in turn, {params['duration']:g} s windows; the node at its own limits"
+            )
     return ""
 
 
@@ -187,44 +275,59 @@ def format_rst(document: dict[str, Any]) -> str:
     for store in stores:
         reports = [r for r in document["scenarios"] if r["store"] == store]
         title = f"{store} store" if store != "url" else "the node at --url"
-        rows = []
-        for report in reports:
-            size = describe_size(report["scenario"], report["params"])
-            if report["error"]:
-                rows.append([report["scenario"], size, "failed: " + report["error"].strip().splitlines()[-1][:60], "", "", "", "", ""])
-                continue
-            for index, metric in enumerate(report["metrics"]):
-                label = f"{metric['label']} ({metric['unit']})" if metric["unit"] else metric["label"]
-                target = metric["targets"][0] if metric["targets"] else None
-                verdict = ""
-                if target is not None:
-                    verdict = {True: "met", False: "**missed**", None: "-"}[target["met"]]
-                    if not target["at_size"]:
-                        verdict += " (smaller than the target's size)"
-                ratio = "-" if metric["ratio"] is None else f"{metric['ratio']:.2f}"
-                rows.append([
-                    report["scenario"] if index == 0 else "", size if index == 0 else "", label,
-                    target["describe"] if target else "", _number(metric["node"], metric["unit"]),
-                    _number(metric["echo"], metric["unit"]), ratio, verdict,
-                ])  # fmt: skip
-        out += _rst_table(
-            title[0].upper() + title[1:], ["scenario", "size", "metric", "target", "node", "echo", "ratio", "verdict"], rows
-        )
-        resource_rows = []
-        for report in reports:
-            node, echo = report["node"] or {}, report["echo"] or {}
-            nr, er = node.get("resources", {}), echo.get("resources", {})
-            resource_rows.append([
-                report["scenario"],
-                _number(nr.get("server_cpu_pct"), "%"), _number(nr.get("server_loop_cpu_pct"), "%"),
-                _number(nr.get("load_cpu_pct"), "%"), _number(nr.get("others_cpu_pct"), "%"),
-                _number(er.get("server_cpu_pct"), "%"), _number(er.get("load_cpu_pct"), "%"),
-                _number(er.get("others_cpu_pct"), "%"),
-            ])  # fmt: skip
-        out += _rst_table(
-            f"CPU during the measured windows, {title}, % of one core",
-            ["scenario", "node", "node loop", "load (node run)", "others (node run)", "echo", "load (echo run)",
-             "others (echo run)"],
-            resource_rows,
-        )  # fmt: skip
+        abuse = [r for r in reports if r["scenario"] == "abuse" and not r["error"]]
+        reports = [r for r in reports if r not in abuse]
+        if reports:
+            out += _compared_tables(title, reports)
+        for report in abuse:
+            out += [f"Abuse, {title}: {describe_size('abuse', report['params'])}.", ""]
+            captions = [f"abuse, {title}: what each kind of hostile client cost", f"abuse, {title}: what the attacks did"]
+            for caption, (header, rows) in zip(captions, _abuse_tables(report, _RST_VERDICTS)):
+                out += _rst_table(caption, header, rows)
     return "\n".join(out)
+
+
+def _compared_tables(title: str, reports: list[dict[str, Any]]) -> list[str]:
+    """The scenarios measured against the baseline: their metrics, then the CPU of their windows."""
+    out: list[str] = []
+    rows = []
+    for report in reports:
+        size = describe_size(report["scenario"], report["params"])
+        if report["error"]:
+            rows.append([report["scenario"], size, "failed: " + report["error"].strip().splitlines()[-1][:60], "", "", "", "", ""])
+            continue
+        for index, metric in enumerate(report["metrics"]):
+            label = f"{metric['label']} ({metric['unit']})" if metric["unit"] else metric["label"]
+            target = metric["targets"][0] if metric["targets"] else None
+            verdict = ""
+            if target is not None:
+                verdict = _RST_VERDICTS[target["met"]]
+                if not target["at_size"]:
+                    verdict += " (smaller than the target's size)"
+            ratio = "-" if metric["ratio"] is None else f"{metric['ratio']:.2f}"
+            rows.append([
+                report["scenario"] if index == 0 else "", size if index == 0 else "", label,
+                target["describe"] if target else "", _number(metric["node"], metric["unit"]),
+                _number(metric["echo"], metric["unit"]), ratio, verdict,
+            ])  # fmt: skip
+    out += _rst_table(
+        title[0].upper() + title[1:], ["scenario", "size", "metric", "target", "node", "echo", "ratio", "verdict"], rows
+    )
+    resource_rows = []
+    for report in reports:
+        node, echo = report["node"] or {}, report["echo"] or {}
+        nr, er = node.get("resources", {}), echo.get("resources", {})
+        resource_rows.append([
+            report["scenario"],
+            _number(nr.get("server_cpu_pct"), "%"), _number(nr.get("server_loop_cpu_pct"), "%"),
+            _number(nr.get("load_cpu_pct"), "%"), _number(nr.get("others_cpu_pct"), "%"),
+            _number(er.get("server_cpu_pct"), "%"), _number(er.get("load_cpu_pct"), "%"),
+            _number(er.get("others_cpu_pct"), "%"),
+        ])  # fmt: skip
+    out += _rst_table(
+        f"CPU during the measured windows, {title}, % of one core",
+        ["scenario", "node", "node loop", "load (node run)", "others (node run)", "echo", "load (echo run)",
+         "others (echo run)"],
+        resource_rows,
+    )  # fmt: skip
+    return out

@@ -69,8 +69,12 @@ from ._scylla_heads import MAX_EPOCH, MAX_SEQ, HeadCommits, epoch_of, write_time
 from ._trio_cql import execute, execute_all, fetch, new_batch, send
 from ._values import Dedup, Draft, Message, SeqLease
 
-# A messages row as read: (seq, sender, device, ts, cid, big, body).
+# A messages row as read: (seq, sender, device, ts, cid, big, body, size).
 _Row = tuple[Any, ...]
+
+# What a big row written before its `size` column existed counts against a
+# read's byte budget: the largest body there is (100,000 four-byte characters).
+_UNSIZED_BODY = 400_000
 
 # take_lease retries a lost epoch race this often, backing off from 10 ms.
 _LEASE_ATTEMPTS = 8
@@ -285,6 +289,7 @@ def _row_batches(
                 m.cid,
                 is_big,
                 UNSET_VALUE if is_big else m.body,
+                len(m.body.encode()) if is_big else UNSET_VALUE,
                 write_time(epoch, m.seq),
             ),
         )
@@ -322,8 +327,31 @@ def _last(head: ResultSet) -> int:
     return 0 if row is None or row[1] is None else row[1]
 
 
+class _Budget:
+    """The bytes of body a read may still take, known from the rows alone
+    (inline bodies, `size` of big ones) before any big body is fetched."""
+
+    def __init__(self, max_bytes: int | None) -> None:
+        self._left = max_bytes
+        self.spent = False
+
+    def take(self, rows: list[_Row]) -> list[_Row]:
+        """The rows, in order, up to the one that spends the budget."""
+        if self._left is None:
+            return rows
+        for at, (_, _, _, _, _, big, body, size) in enumerate(rows):
+            if big:
+                self._left -= _UNSIZED_BODY if size is None else size
+            else:
+                self._left -= len((body or "").encode())
+            if self._left <= 0:
+                self.spent = True
+                return rows[: at + 1]
+        return rows
+
+
 async def read_range(
-    cluster: ScyllaCluster, channel: int, after: int, upto: int, limit: int
+    cluster: ScyllaCluster, channel: int, after: int, upto: int, limit: int, max_bytes: int | None
 ) -> list[Message]:
     if limit < 0:
         raise ValueError(f"negative limit {limit}")
@@ -331,6 +359,7 @@ async def read_range(
         return []
     session, st = cluster.session, cluster.statements
     current = bucket(after + 1)
+    budget = _Budget(max_bytes)
 
     async def page(hi: int, want: int) -> list[_Row]:
         return await fetch(
@@ -344,15 +373,15 @@ async def read_range(
     head = send(session, st.head, (channel,))
     rows = await page(upto, limit)
     upto = min(upto, _last(await head.result()))
-    rows = [row for row in rows if row[0] <= upto]
-    while len(rows) < limit and current < bucket(upto):
+    rows = budget.take([row for row in rows if row[0] <= upto])
+    while len(rows) < limit and not budget.spent and current < bucket(upto):
         current += 1
-        rows += await page(upto, limit - len(rows))
+        rows += budget.take(await page(upto, limit - len(rows)))
     return await _messages(cluster, channel, rows)
 
 
 async def read_before(
-    cluster: ScyllaCluster, channel: int, before: int, limit: int
+    cluster: ScyllaCluster, channel: int, before: int, limit: int, max_bytes: int | None
 ) -> list[Message]:
     if limit < 0:
         raise ValueError(f"negative limit {limit}")
@@ -362,14 +391,16 @@ async def read_before(
     top = min(before - 1, _last(await execute(session, st.head, (channel,))))
     rows: list[_Row] = []
     current = bucket(top)
-    while top > 0 and len(rows) < limit and current >= 0:
+    budget = _Budget(max_bytes)
+    while top > 0 and len(rows) < limit and not budget.spent and current >= 0:
         want = limit - len(rows)
-        rows += await fetch(
+        page = await fetch(
             session,
             st.range_down.bind((channel, current, top + 1, want)),
             page_rows=_PAGE_ROWS,
             want=want,
         )
+        rows += budget.take(page)
         current -= 1
     rows.reverse()
     return await _messages(cluster, channel, rows)
@@ -378,7 +409,8 @@ async def read_before(
 async def _messages(
     cluster: ScyllaCluster, channel: int, rows: list[_Row]
 ) -> list[Message]:
-    """Messages from their rows, with the big bodies fetched."""
+    """Messages from their rows, with the big bodies fetched (all at once:
+    the rows were chosen to fit the read's budget)."""
     session, st = cluster.session, cluster.statements
     big = [row[0] for row in rows if row[5]]
     found = await execute_all(session, [(st.body, (channel, seq)) for seq in big])
@@ -393,5 +425,5 @@ async def _messages(
         Message(
             channel, seq, sender, device, bodies[seq] if is_big else body, ts, cid
         )
-        for seq, sender, device, ts, cid, is_big, body in rows
+        for seq, sender, device, ts, cid, is_big, body, _ in rows
     ]

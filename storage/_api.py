@@ -157,10 +157,10 @@ class Store(abc.ABC):
     ) -> list[Message]:
         """Messages with `after < seq <= upto`, ascending, at most `limit`.
 
-        With `max_bytes`, the read also stops after the first message that
-        brings its bodies to `max_bytes` UTF-8 bytes: it returns at least one
-        message if there is one, and never holds more than `max_bytes` and one
-        body, however large the bodies and `limit` are.
+        With `max_bytes`, only as many as fit their bodies' UTF-8 bytes into
+        `max_bytes` together (but at least one, if there is one): the store
+        learns the sizes before it reads the bodies, so a read never holds
+        more than that, however large the bodies and `limit` are.
         """
 
     @abc.abstractmethod

@@ -24,6 +24,7 @@ from attrs import define, field
 
 from ._api import Store
 from ._batcher import Batcher
+from ._budget import prefix_within
 from ._embedded_schema import ensure_schema
 from ._errors import Conflict, Fenced, StoreError, Unavailable, UsernameTaken, own_copy
 from ._numbering import SendKey, number_drafts, send_keys
@@ -58,6 +59,7 @@ _TRANSIENT = frozenset(
 )
 
 _MESSAGE_COLUMNS = "channel, seq, sender, device, body, ts, cid"
+_BODY_BYTES = "length(CAST(body AS BLOB))"  # UTF-8 bytes, as SQLite keeps text
 
 # A hop hands results back once they hold this many bytes of message bodies;
 # the calls queued behind go over in the next hop. Without it, every page read
@@ -439,22 +441,23 @@ class EmbeddedStore(Store):
     async def _read_messages(
         self, where: str, params: tuple[int, ...], max_bytes: int | None
     ) -> _Read:
-        """The rows `where` selects (in its order), row by row until their
-        bodies reach `max_bytes`: the cursor hands over one row at a time, so
-        the rows after the budget are never turned into Python objects."""
+        """The rows `where` selects, in its order; with `max_bytes` only the
+        first ones whose bodies fit it. Their sizes are summed first, inside
+        SQLite, so no body past the budget becomes a Python object."""
+        select = f" FROM messages WHERE channel = ? AND {where} LIMIT ?"
 
         def query(db: sqlite3.Connection) -> _Read:
-            read = _Read()
-            for *row, size in db.execute(
-                f"SELECT {_MESSAGE_COLUMNS}, length(CAST(body AS BLOB)) FROM messages"
-                f" WHERE channel = ? AND {where} LIMIT ?",
-                params,
-            ):
-                read.messages.append(Message(*row))
-                read.bytes += size
-                if max_bytes is not None and read.bytes >= max_bytes:
-                    break
-            return read
+            if max_bytes is None:
+                return _Read.of(db.execute(f"SELECT {_MESSAGE_COLUMNS}, {_BODY_BYTES}" + select, params))
+            db.execute("BEGIN")  # both statements read the same state of the file
+            try:
+                sizes = db.execute(f"SELECT {_BODY_BYTES}" + select, params)
+                count = prefix_within((size for (size,) in sizes), max_bytes)
+                sizes.close()
+                counted = (*params[:-1], count)
+                return _Read.of(db.execute(f"SELECT {_MESSAGE_COLUMNS}, {_BODY_BYTES}" + select, counted))
+            finally:
+                db.execute("COMMIT")
 
         return await self._run(query, weigh=lambda read: read.bytes)
 
@@ -573,8 +576,17 @@ class _Call:
 class _Read:
     """Messages read, and the UTF-8 bytes of their bodies."""
 
-    messages: list[Message] = field(factory=list)
-    bytes: int = 0
+    messages: list[Message]
+    bytes: int
+
+    @classmethod
+    def of(cls, rows: Iterable[tuple[object, ...]]) -> _Read:
+        """From rows of the message columns and the body's bytes."""
+        read = cls([], 0)
+        for *row, size in rows:
+            read.messages.append(Message(*row))  # type: ignore[arg-type]
+            read.bytes += size  # type: ignore[operator]
+        return read
 
 
 @define(eq=False)

@@ -61,6 +61,7 @@ import trio
 from cassandra.cluster import ResultSet
 from cassandra.query import UNSET_VALUE, BatchStatement
 
+from ._budget import prefix_within
 from ._cql_schema import INLINE_BODY_MAX, bucket
 from ._errors import Conflict, StoreError
 from ._numbering import SendKey, number_drafts, send_keys
@@ -327,27 +328,35 @@ def _last(head: ResultSet) -> int:
     return 0 if row is None or row[1] is None else row[1]
 
 
+def _body_bytes(row: _Row) -> int:
+    """A row's body size, known before any big body is fetched."""
+    _, _, _, _, _, big, body, size = row
+    if big:
+        return _UNSIZED_BODY if size is None else size
+    return len((body or "").encode())
+
+
 class _Budget:
-    """The bytes of body a read may still take, known from the rows alone
-    (inline bodies, `size` of big ones) before any big body is fetched."""
+    """The rows a read with `max_bytes` keeps, bucket after bucket."""
 
     def __init__(self, max_bytes: int | None) -> None:
-        self._left = max_bytes
-        self.spent = False
+        self._max_bytes = max_bytes
+        self._sizes: list[int] = []  # of the rows added, in order
 
-    def take(self, rows: list[_Row]) -> list[_Row]:
-        """The rows, in order, up to the one that spends the budget."""
-        if self._left is None:
-            return rows
-        for at, (_, _, _, _, _, big, body, size) in enumerate(rows):
-            if big:
-                self._left -= _UNSIZED_BODY if size is None else size
-            else:
-                self._left -= len((body or "").encode())
-            if self._left <= 0:
-                self.spent = True
-                return rows[: at + 1]
+    @property
+    def spent(self) -> bool:
+        """The rows so far hold more than fits: later buckets add nothing."""
+        return self._max_bytes is not None and sum(self._sizes) > self._max_bytes
+
+    def add(self, rows: list[_Row]) -> list[_Row]:
+        self._sizes += map(_body_bytes, rows)
         return rows
+
+    def kept(self, rows: list[_Row]) -> list[_Row]:
+        """Of `rows` (all the rows added), those that fit."""
+        if self._max_bytes is None:
+            return rows
+        return rows[: prefix_within(self._sizes, self._max_bytes)]
 
 
 async def read_range(
@@ -373,11 +382,11 @@ async def read_range(
     head = send(session, st.head, (channel,))
     rows = await page(upto, limit)
     upto = min(upto, _last(await head.result()))
-    rows = budget.take([row for row in rows if row[0] <= upto])
+    rows = budget.add([row for row in rows if row[0] <= upto])
     while len(rows) < limit and not budget.spent and current < bucket(upto):
         current += 1
-        rows += budget.take(await page(upto, limit - len(rows)))
-    return await _messages(cluster, channel, rows)
+        rows += budget.add(await page(upto, limit - len(rows)))
+    return await _messages(cluster, channel, budget.kept(rows))
 
 
 async def read_before(
@@ -400,8 +409,9 @@ async def read_before(
             page_rows=_PAGE_ROWS,
             want=want,
         )
-        rows += budget.take(page)
+        rows += budget.add(page)
         current -= 1
+    rows = budget.kept(rows)  # newest first
     rows.reverse()
     return await _messages(cluster, channel, rows)
 

@@ -252,19 +252,19 @@ LARGE_BYTES = 400_000
 
 
 @pytest.mark.parametrize("small", ["", "a" * 2048], ids=["empty", "inline-2048B"])
-async def test_a_byte_budget_ends_a_read_after_the_message_that_spends_it(store: Store, small: str) -> None:
+async def test_a_byte_budget_keeps_the_first_messages_whose_bodies_fit(store: Store, small: str) -> None:
     channel = new_id()
     lease = await store.take_lease(channel)
-    m = [message(channel, seq, body=LARGE if seq % 3 else small) for seq in range(1, 13)]
+    m = [message(channel, seq, body=small if seq % 3 == 0 else LARGE) for seq in range(1, 13)]
     await append_all(store, lease, m)
-    budget = 3 * LARGE_BYTES  # three large bodies: seqs 1, 2 and 4 reach it
+    budget = 3 * LARGE_BYTES + 2 * len(small)  # three large bodies and two small ones
 
     assert await store.read_range(channel, 0, 12, 500, max_bytes=budget) == m[:4]
-    assert await store.read_range(channel, 4, 12, 500, max_bytes=budget) == m[4:8]
+    assert await store.read_range(channel, 4, 12, 500, max_bytes=budget) == m[4:9]
     assert await store.read_range(channel, 0, 12, 2, max_bytes=budget) == m[:2], "limit still applies"
     assert await store.read_range(channel, 0, 12, 500, max_bytes=1) == m[:1], "always at least one"
     assert await store.read_before(channel, 13, 500, max_bytes=budget) == m[7:]
-    assert await store.read_before(channel, 8, 500, max_bytes=budget) == m[3:7]
+    assert await store.read_before(channel, 8, 500, max_bytes=budget) == m[2:7]
     assert await store.read_before(channel, 12, 500, max_bytes=1) == m[10:11]
     assert await store.read_range(channel, 0, 12, 500) == m, "no budget: the whole range"
 
@@ -285,6 +285,6 @@ async def test_a_byte_budget_holds_across_the_bucket_boundary(store: Store) -> N
     lease = await store.take_lease(channel)
     m = [message(channel, seq, body=LARGE) for seq in range(start, start + 5)]
     await append_all(store, lease, m)
-    budget = 2 * LARGE_BYTES + 1
+    budget = 3 * LARGE_BYTES
     assert await store.read_range(channel, start - 1, start + 4, 500, max_bytes=budget) == m[:3]
     assert await store.read_before(channel, start + 4, 500, max_bytes=budget) == m[1:4]

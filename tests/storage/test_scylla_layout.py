@@ -124,8 +124,8 @@ async def test_a_big_row_without_a_size_counts_as_the_largest_body(scylla_cluste
     await cql(
         scylla_cluster, "DELETE size FROM messages WHERE channel = %s AND bucket = 0 AND seq IN (1, 2)", channel
     )
-    assert await store.read_range(channel, 0, 2, 10, max_bytes=400_000) == written[:1]
-    assert await store.read_range(channel, 0, 2, 10, max_bytes=400_001) == written
+    assert await store.read_range(channel, 0, 2, 10, max_bytes=799_999) == written[:1]
+    assert await store.read_range(channel, 0, 2, 10, max_bytes=800_000) == written
     assert await store.read_range(channel, 0, 2, 10) == written
 
 

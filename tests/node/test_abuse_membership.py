@@ -8,6 +8,7 @@ channel list the caps allow already needs several pages.
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -103,8 +104,9 @@ async def all_channels(ws: WebSocketConnection, limit_bytes: int) -> list[dict[s
 
 
 async def test_group_spam_around_a_victim_is_capped_and_the_victim_keeps_working(
-    node: Node, victim: Party
+    node: Node, victim: Party, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.WARNING, logger="chat.security")
     caps = node.services.caps
     crowd = await fillers(node, node.config.limits.max_group_members - 2)
     async with party(node, "spammer") as one, party(node, "spammer") as two, party(node, "spammer") as three:
@@ -123,6 +125,11 @@ async def test_group_spam_around_a_victim_is_capped_and_the_victim_keeps_working
         assert refused and {reply["code"] for reply in refused} == {"rate_limited"}
         alone = await call(third, t="group", name="no victim", members=[])
         assert alone["t"] == "ok", "the third account had groups left: the victim's cap refused it"
+
+    assert any(
+        record.getMessage().startswith(f"throttled user={one.user} request=group retry_ms=")
+        for record in caplog.records
+    ), "the operator sees the throttle"
 
     channels = await all_channels(victim.ws, node.config.limits.max_message_bytes)
     assert [entry["channel"] for entry in channels] == sorted([*made, *more, *rest])
@@ -150,7 +157,10 @@ async def refused_with(ws: WebSocketConnection, code: str, **request: Any) -> No
     assert set(reply) == {"t", "id", "code", "msg"}, "nothing but the code (and its text)"
 
 
-async def test_a_blocked_user_cannot_put_the_blocker_in_a_channel_or_send_to_them(node: Node) -> None:
+async def test_a_blocked_user_cannot_put_the_blocker_in_a_channel_or_send_to_them(
+    node: Node, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="chat.security")
     async with party(node, "alice") as alice, party(node, "mallory") as mallory, party(node, "bob") as bob:
         direct = (await call(mallory.ws, t="direct", user=alice.user))["channel"]
         # Sent before the block: the channel's actor is active and caches who may send.
@@ -160,6 +170,8 @@ async def test_a_blocked_user_cannot_put_the_blocker_in_a_channel_or_send_to_the
         assert (await call(alice.ws, t="block", user=mallory.user))["t"] == "ok"
         assert (await call(alice.ws, t="blocked"))["users"] == [mallory.user]
         await refused_with(mallory.ws, "blocked", t="direct", user=alice.user)
+        security = [record.getMessage() for record in caplog.records if record.name == "chat.security"]
+        assert security == [f"blocked_request user={mallory.user} request=direct"], "the operator sees it"
         await refused_with(mallory.ws, "blocked", t="group", name="again", members=[bob.user, alice.user])
         await refused_with(mallory.ws, "blocked", t="invite", channel=mine, users=[alice.user])
         await refused_with(mallory.ws, "blocked", t="send", channel=direct, body="hi?", cid=name("cid"))

@@ -19,7 +19,10 @@ Invariants kept here:
 - the same (sender, cid) always answers the same seq (window first, store
   second);
 - readers are told `last`, the highest acknowledged seq, and read no further,
-  so a message a fenced-off holder wrote but never acknowledged stays unseen.
+  so a message a fenced-off holder wrote but never acknowledged stays unseen;
+- a direct channel knows which of its two members the other blocks, read
+  when it starts and again on every `BlocksChanged` (which `block` and
+  `unblock` ask of it before they answer), so a post is checked in memory.
 """
 
 from __future__ import annotations
@@ -37,7 +40,20 @@ from storage import Channel as StoredChannel
 from protocol import ChannelEvent, ChannelKind, Err, ErrorCode, MsgEvent, Ok, ReceiptEvent, SendResult, TypingEvent, encode
 
 from ._failures import RequestFailed
-from ._mail import Access, Announce, ChannelView, Deliver, Invite, Leave, MarkRead, Post, PostReply, Typing
+from ._mail import (
+    Access,
+    Announce,
+    BlocksChanged,
+    ChannelView,
+    Deliver,
+    Invite,
+    Leave,
+    MarkRead,
+    Post,
+    PostReply,
+    Typing,
+)
+from ._security import SecurityEvent
 from ._services import Services
 from ._wire import wire_message
 
@@ -67,6 +83,7 @@ class ChannelActor(Actor):
         "_pending",
         "_markers",
         "_typed",
+        "_blocked",
     )
 
     def __init__(self, channel_id: int, services: Services) -> None:
@@ -83,12 +100,15 @@ class ChannelActor(Actor):
         self._markers: dict[int, int] = {}
         # When each member's last `typing` went out (Trio time).
         self._typed: dict[int, float] = {}
+        # Direct channels: the member the other one blocks, if any.
+        self._blocked: frozenset[int] = frozenset()
 
     async def started(self) -> None:
         store = self._services.store
         self._channel = await store.get_channel(self._id)
         if self._channel is not None:
             self._last = (await store.last_seqs([self._id])).get(self._id, 0)
+            await self._read_blocks()
 
     async def receive(self, message: object) -> object:
         """Handle one message; a refused ask returns its RequestFailed.
@@ -130,6 +150,8 @@ class ChannelActor(Actor):
         elif isinstance(message, Announce):
             await self._reload()
             self._announce(self._members())
+        elif isinstance(message, BlocksChanged):
+            await self._read_blocks()
         else:
             raise TypeError(f"channel actor got {message!r}")
         return None
@@ -165,6 +187,7 @@ class ChannelActor(Actor):
         """
         try:
             self._require_member(post.sender)
+            self._require_unblocked(post.sender, "send")
         except RequestFailed as failure:
             self._reply(post, encode(Err(post.request_id, failure.code, failure.message)))
             return
@@ -248,6 +271,8 @@ class ChannelActor(Actor):
         is news, the rest would only multiply the fan-out. Not stored.
         """
         self._require_member(user)
+        if user in self._blocked:
+            return  # nothing to tell them, and nothing for the one who blocks
         now = trio.current_time()
         if now - self._typed.get(user, -TYPING_INTERVAL) < TYPING_INTERVAL:
             return
@@ -279,6 +304,20 @@ class ChannelActor(Actor):
     async def _reload(self) -> None:
         self._channel = await self._services.store.get_channel(self._id)
 
+    async def _read_blocks(self) -> None:
+        channel = self._channel
+        if channel is None or channel.kind is not ChannelKind.DIRECT:
+            return
+        store = self._services.store
+        self._blocked = frozenset(
+            [member for member in channel.members if await store.blockers(member, channel.members - {member})]
+        )
+
+    def _require_unblocked(self, user: int, request: str) -> None:
+        if user in self._blocked:
+            self._services.security.record(SecurityEvent.BLOCKED_REQUEST, user=user, request=request, channel=self._id)
+            raise RequestFailed(ErrorCode.BLOCKED, "not allowed by that user")
+
     def _require_group_member(self, user: int) -> StoredChannel:
         channel = self._require_member(user)
         if channel.kind is not ChannelKind.GROUP:
@@ -296,6 +335,8 @@ class ChannelActor(Actor):
                 f"a group has at most {self._services.limits.max_group_members} members",
             )
         await self._services.require_users(new)
+        await self._services.require_unblocked(invite.by, new, "invite")
+        self._services.admit_channel("invite", by=invite.by, creator=False, added=new)
         await self._services.store.add_members(self._id, new)
         await self._reload()
         self._announce(self._members())

@@ -5,7 +5,13 @@ Anything that must be decided by a channel's single writer (membership,
 own rows goes straight to the store. Reads of messages happen here, in the
 session's handler task, not in the channel actor: a long `sync` never
 holds up the channel's sends. They stop at the `last` the channel reported,
-its highest acknowledged seq.
+its highest acknowledged seq, and at a WebSocket message's worth of bodies:
+one page read holds about one reply, whatever `limit` and the bodies are.
+
+No forced membership: a user is put in a new channel (direct, group, invite)
+only by someone they do not block, and no faster than the caps allow
+(_caps.py); `channels` comes in pages that fit a message, so no number of
+channels can stop a client from starting.
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ from runtime import ActorDead, ActorRef, AskTimeout, IdGenerator
 from storage import Channel as StoredChannel
 from storage import PushTarget as StoredPushTarget
 from protocol import (
+    BlockedRequest,
+    BlockRequest,
     ChannelInfo,
     ChannelKind,
     ChannelResult,
@@ -43,20 +51,32 @@ from protocol import (
     RevokeRequest,
     SyncRequest,
     TypingRequest,
+    UnblockRequest,
     UserPresence,
     UserResult,
+    UsersResult,
 )
 
 from ._accounts import Accounts
 from ._failures import RequestFailed
-from ._mail import Access, Announce, ChannelView, DeviceRevoked, Invite, Leave, MarkRead, PresenceQuery, Typing
+from ._mail import (
+    Access,
+    Announce,
+    BlocksChanged,
+    ChannelView,
+    DeviceRevoked,
+    Invite,
+    Leave,
+    MarkRead,
+    PresenceQuery,
+    Typing,
+)
 from ._services import Services
 from ._wire import wire_message
 
-#: Messages read from the store at a time for a `sync` or `history` page.
-#: A page stops growing once its bodies fill a frame, so one request holds at
-#: most a frame and a chunk in memory, not `limit` bodies of 400 KB each.
-READ_CHUNK = 50
+#: Users one user may block: the `blocked` reply (an id is at most 9 bytes)
+#: stays far inside one message, and reading the list stays cheap.
+MAX_BLOCKED = 10_000
 
 
 class Handlers:
@@ -65,7 +85,7 @@ class Handlers:
         self._store = services.store
         self._accounts = accounts
         self._ids = ids
-        # Characters of body that surely fill a page: one per byte at least.
+        # Bytes of body that surely fill a page: the reply's whole size.
         self._page_bytes = services.limits.max_message_bytes
 
     async def handle(self, request: Request, user: int, device: int) -> Result | None:
@@ -81,7 +101,7 @@ class Handlers:
             case LeaveRequest():
                 await self._ask_channel(request.channel, Leave(user))
             case ChannelsRequest():
-                return await self._channels(user)
+                return await self._channels(user, request.after, request.limit)
             case SyncRequest():
                 return await self._sync(user, request)
             case HistoryRequest():
@@ -108,6 +128,12 @@ class Handlers:
                 target = request.target
                 stored = None if target is None else StoredPushTarget(target.kind, target.endpoint, target.fields)
                 await self._store.set_push_target(user, device, stored)
+            case BlockRequest():
+                await self._block(user, request.user)
+            case UnblockRequest():
+                await self._unblock(user, request.user)
+            case BlockedRequest():
+                return UsersResult(await self._store.blocked(user))
             case _:
                 raise RequestFailed(ErrorCode.BAD_REQUEST, f"{request.T!r} is not served by this node")
         return None
@@ -139,6 +165,11 @@ class Handlers:
         if other == user:
             raise RequestFailed(ErrorCode.BAD_REQUEST, "a direct channel needs another user")
         await self._services.require_users([other])
+        await self._services.require_unblocked(user, [other], "direct")
+        if await self._store.find_direct(user, other) is None:
+            self._services.admit_channel("direct", by=user, creator=False, added=[other])
+        # Also when the pair has its channel: open_direct finishes one whose
+        # creator stopped half-way.
         proposed = self._ids.next_id()
         channel = await self._store.open_direct(user, other, proposed, self._services.clock_ms())
         if channel.channel == proposed:
@@ -150,7 +181,10 @@ class Handlers:
         limit = self._services.limits.max_group_members
         if len(members) > limit:
             raise RequestFailed(ErrorCode.TOO_MANY_MEMBERS, f"a group has at most {limit} members")
-        await self._services.require_users(members - {user})
+        others = members - {user}
+        await self._services.require_users(others)
+        await self._services.require_unblocked(user, others, "group")
+        self._services.admit_channel("group", by=user, creator=True, added=others)
         channel = StoredChannel(
             channel=self._ids.next_id(),
             kind=ChannelKind.GROUP,
@@ -169,10 +203,12 @@ class Handlers:
         except ActorDead:
             pass  # shutting down; members see it in their next `channels`
 
-    async def _channels(self, user: int) -> ChannelsResult:
-        ids = await self._store.user_channels(user)
+    async def _channels(self, user: int, after: int, limit: int) -> ChannelsResult:
+        """The user's channels after `after`, by id: at most `limit`, and only
+        as many as fit one message (the client asks on from the last)."""
+        ids = await self._store.user_channels(user, after=after, limit=limit + 1)
         markers = await self._store.read_markers(user)
-        return ChannelsResult(
+        infos = [
             ChannelInfo(
                 channel=view.channel,
                 kind=view.kind,
@@ -181,8 +217,41 @@ class Handlers:
                 last=view.last,
                 read=markers.get(view.channel, 0),
             )
-            for view in await self._services.member_views(user, ids)
+            for view in await self._services.member_views(user, ids[:limit])
+        ]
+        return ChannelsResult.fit(
+            infos, more=len(ids) > limit, max_bytes=self._services.limits.max_message_bytes
         )
+
+    # -- blocks ------------------------------------------------------------------
+
+    async def _block(self, user: int, other: int) -> None:
+        if other == user:
+            raise RequestFailed(ErrorCode.BAD_REQUEST, "one cannot block oneself")
+        await self._services.require_users([other])
+        blocked = await self._store.blocked(user)
+        if other in blocked:
+            return
+        if len(blocked) >= MAX_BLOCKED:
+            raise RequestFailed(ErrorCode.BAD_REQUEST, f"one may block at most {MAX_BLOCKED} users")
+        await self._store.block(user, other)
+        await self._blocks_changed(user, other)
+
+    async def _unblock(self, user: int, other: int) -> None:
+        await self._services.require_users([other])
+        await self._store.unblock(user, other)
+        await self._blocks_changed(user, other)
+
+    async def _blocks_changed(self, user: int, other: int) -> None:
+        """Their direct channel's actor caches who may send in it: tell it.
+
+        Asked, not told: `ok` then means the next send is checked against the
+        change. Should the ask fail, the message still waits in the actor's
+        mailbox (or a fresh actor reads the store): the client retries.
+        """
+        channel = await self._store.find_direct(user, other)
+        if channel is not None:
+            await self._ask_channel(channel, BlocksChanged())
 
     # -- presence ----------------------------------------------------------------
 
@@ -218,31 +287,22 @@ class Handlers:
 
     async def _sync(self, user: int, request: SyncRequest) -> PageResult:
         view = await self._view(request.channel, user)
-        wanted, after = request.limit, request.after
-        messages: list[Message] = []
-        size = 0
-        while len(messages) < wanted and after < view.last and size < self._page_bytes:
-            chunk = await self._store.read_range(request.channel, after, view.last, min(READ_CHUNK, wanted - len(messages)))
-            if not chunk:
-                break
-            after = chunk[-1].seq
-            messages += [wire_message(m) for m in chunk]
-            size += sum(len(m.body) for m in chunk)
+        if request.after >= view.last:
+            return PageResult((), more=False)
+        stored = await self._store.read_range(
+            request.channel, request.after, view.last, request.limit, max_bytes=self._page_bytes
+        )
+        messages = [wire_message(m) for m in stored]
         reached = messages[-1].seq if messages else request.after
         return self._fit(messages, more=reached < view.last, keep_newest=False)
 
     async def _history(self, user: int, request: HistoryRequest) -> PageResult:
         view = await self._view(request.channel, user)
-        wanted, before = request.limit, min(request.before, view.last + 1)
-        messages: list[Message] = []
-        size = 0
-        while len(messages) < wanted and before > 1 and size < self._page_bytes:
-            chunk = await self._store.read_before(request.channel, before, min(READ_CHUNK, wanted - len(messages)))
-            if not chunk:
-                break
-            before = chunk[0].seq
-            messages[:0] = [wire_message(m) for m in chunk]
-            size += sum(len(m.body) for m in chunk)
+        before = min(request.before, view.last + 1)
+        if before <= 1:
+            return PageResult((), more=False)
+        stored = await self._store.read_before(request.channel, before, request.limit, max_bytes=self._page_bytes)
+        messages = [wire_message(m) for m in stored]
         oldest = messages[0].seq if messages else before
         return self._fit(messages, more=oldest > 1, keep_newest=True)
 

@@ -118,6 +118,15 @@ class Announce:
     """Tell: the channel was just created; announce it to its members."""
 
 
+@frozen
+class BlocksChanged:
+    """Ask: a member of this direct channel blocked or unblocked the other.
+
+    The channel reads again who may send in it before it answers, so a
+    `block` answered `ok` is in force for the very next send.
+    """
+
+
 # -- to a user ------------------------------------------------------------------
 
 

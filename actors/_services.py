@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 
 from attrs import field, frozen
 
@@ -16,9 +16,10 @@ from storage import Channel, Store, StoreError
 from protocol import ErrorCode, Limits
 
 from ._activity import ActivityLog
+from ._caps import MembershipCaps
 from ._failures import RequestFailed
 from ._mail import Access, ChannelView
-from ._security import SecurityLog
+from ._security import SecurityEvent, SecurityLog
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,7 @@ class Services:
     ask_timeout: float
     dropped: DroppedDeliveries = field(factory=DroppedDeliveries)
     security: SecurityLog = field(factory=SecurityLog)
+    caps: MembershipCaps = field(factory=MembershipCaps)
 
     # -- addresses: the one place registry keys are spelled ---------------------
 
@@ -218,3 +220,22 @@ class Services:
         for user in users:
             if await self.store.get_user(user) is None:
                 raise RequestFailed(ErrorCode.NOT_FOUND, f"no user {user}")
+
+    # -- no forced membership ------------------------------------------------------
+
+    async def require_unblocked(self, user: int, others: Collection[int], request: str) -> None:
+        """Refuse (`blocked`) a request of `user` that would put any of
+        `others` who block them in a channel. The code says it all: not who."""
+        if others and await self.store.blockers(user, others):
+            self.security.record(SecurityEvent.BLOCKED_REQUEST, user=user, request=request)
+            raise RequestFailed(ErrorCode.BLOCKED, "not allowed by a user it would add")
+
+    def admit_channel(self, request: str, *, by: int, creator: bool, added: Collection[int]) -> None:
+        """Count a new channel that `by` makes (a group if `creator`) and that
+        adds `added`; over a cap refuse it (`rate_limited` with `retry`)."""
+        retry = self.caps.admit(trio.current_time(), creator=by if creator else None, added=added)
+        if retry:
+            self.security.record(SecurityEvent.THROTTLED, user=by, request=request, retry_ms=retry)
+            raise RequestFailed(
+                ErrorCode.RATE_LIMITED, "too many new channels lately, for you or a user added", retry_ms=retry
+            )

@@ -8,7 +8,7 @@ as strictly as the server checks them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from attrs import field, frozen
@@ -18,9 +18,24 @@ from ._errors import DEFAULT_MESSAGES, ErrorCode
 from ._fields import Fields
 from ._values import ChannelInfo, DeviceInfo, Message, UserPresence, redacted, sorted_ids
 
-# What a `sync`/`history` reply adds around its messages: the keys `t`, `id`,
-# `messages`, `more`, their values and the array header, generously rounded.
+# What a `sync`/`history`/`channels` reply adds around its entries: the keys
+# `t`, `id`, `messages` or `channels`, `more`, their values and the array
+# header, generously rounded.
 _PAGE_OVERHEAD = 64
+
+
+def _fitting(sizes: Iterable[int], max_bytes: int) -> int:
+    """How many entries of these encoded sizes, in order, fit a reply of
+    `max_bytes`: at least one, so paging always progresses. Lazy: sizes after
+    the cut are never asked for."""
+    budget = max_bytes - _PAGE_OVERHEAD
+    count = 0
+    for size in sizes:
+        budget -= size
+        if count and budget < 0:
+            break
+        count += 1
+    return count
 
 
 @frozen
@@ -93,6 +108,17 @@ class ChannelsResult:
     channels: tuple[ChannelInfo, ...] = field(converter=tuple)
     more: bool = False
 
+    @classmethod
+    def fit(cls, channels: Sequence[ChannelInfo], *, more: bool, max_bytes: int) -> ChannelsResult:
+        """The first of `channels` whose reply stays within `max_bytes`.
+
+        A user in 800 groups of 100 members has a 1.1 MiB list: cut by size as
+        well as count, every page fits a message and the client asks on from
+        the last channel it got.
+        """
+        count = _fitting((len(pack_frame(info._wire())) for info in channels), max_bytes)
+        return cls(channels=channels[:count], more=more or count < len(channels))
+
     def _wire(self) -> dict[str, Any]:
         return {"channels": [info._wire() for info in self.channels], "more": self.more}
 
@@ -152,17 +178,12 @@ class PageResult:
         message is always kept, so paging always progresses; Limits ensures
         one message at the body limit fits a frame.
         """
-        budget = max_bytes - _PAGE_OVERHEAD
-        ordered = reversed(messages) if keep_newest else iter(messages)
-        kept: list[Message] = []
-        for message in ordered:
-            budget -= len(pack_frame(message._wire()))
-            if kept and budget < 0:
-                break
-            kept.append(message)
+        ordered = list(reversed(messages) if keep_newest else messages)
+        count = _fitting((len(pack_frame(message._wire())) for message in ordered), max_bytes)
+        kept = ordered[:count]
         if keep_newest:
             kept.reverse()
-        return cls(messages=tuple(kept), more=more or len(kept) < len(messages))
+        return cls(messages=tuple(kept), more=more or count < len(messages))
 
     def _wire(self) -> dict[str, Any]:
         return {"messages": [message._wire() for message in self.messages], "more": self.more}

@@ -106,8 +106,16 @@ class Store(abc.ABC):
     async def remove_member(self, channel: int, user: int) -> None: ...
 
     @abc.abstractmethod
-    async def user_channels(self, user: int) -> list[int]:
-        """Ids of the channels the user is a member of, ascending."""
+    async def user_channels(self, user: int, *, after: int = 0, limit: int | None = None) -> list[int]:
+        """Ids of the channels the user is a member of, ascending.
+
+        Only ids above `after`, at most `limit` of them (None: all): a user in
+        thousands of channels is listed a page at a time.
+        """
+
+    @abc.abstractmethod
+    async def find_direct(self, a: int, b: int) -> int | None:
+        """The direct channel of the pair {a, b}, or None if it was never opened."""
 
     # -- messages ----------------------------------------------------------------
 
@@ -144,12 +152,25 @@ class Store(abc.ABC):
         """Each channel's highest acknowledged seq (0 for an empty channel)."""
 
     @abc.abstractmethod
-    async def read_range(self, channel: int, after: int, upto: int, limit: int) -> list[Message]:
-        """Messages with `after < seq <= upto`, ascending, at most `limit`."""
+    async def read_range(
+        self, channel: int, after: int, upto: int, limit: int, *, max_bytes: int | None = None
+    ) -> list[Message]:
+        """Messages with `after < seq <= upto`, ascending, at most `limit`.
+
+        With `max_bytes`, only as many as fit their bodies' UTF-8 bytes into
+        `max_bytes` together (but at least one, if there is one): the store
+        learns the sizes before it reads the bodies, so a read never holds
+        more than that, however large the bodies and `limit` are.
+        """
 
     @abc.abstractmethod
-    async def read_before(self, channel: int, before: int, limit: int) -> list[Message]:
-        """The newest `limit` messages with `seq < before`, ascending."""
+    async def read_before(
+        self, channel: int, before: int, limit: int, *, max_bytes: int | None = None
+    ) -> list[Message]:
+        """The newest `limit` messages with `seq < before`, ascending.
+
+        `max_bytes` as for read_range, counted from the newest message down.
+        """
 
     # -- read markers --------------------------------------------------------------
 
@@ -163,6 +184,25 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def read_markers(self, user: int) -> dict[int, int]:
         """The user's read marker per channel; channels never read are left out."""
+
+    # -- blocks ------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def block(self, user: int, other: int) -> None:
+        """Record that `user` blocks `other`; blocking again changes nothing."""
+
+    @abc.abstractmethod
+    async def unblock(self, user: int, other: int) -> None:
+        """Forget that `user` blocks `other`, if it does."""
+
+    @abc.abstractmethod
+    async def blocked(self, user: int) -> list[int]:
+        """The users `user` blocks, ascending."""
+
+    @abc.abstractmethod
+    async def blockers(self, user: int, among: Iterable[int]) -> set[int]:
+        """Those of `among` who block `user`: one point read each, never a
+        whole list (the blocked user may be blocked by millions)."""
 
     # -- cluster membership ----------------------------------------------------------
 

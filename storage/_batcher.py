@@ -6,6 +6,10 @@ appoints the first submitter waiting behind it to lead the next one and
 returns. No one leads twice in a row, so under a steady stream of work every
 submitter returns after at most two batches instead of one leader serving
 everyone else's work for as long as it keeps arriving.
+
+A batch may also stop short (the embedded store's hop once its results weigh
+enough): the payloads it left go back to the front of the queue, in order,
+and the first of them leads the next batch.
 """
 
 from __future__ import annotations
@@ -28,9 +32,10 @@ class _Entry(Generic[P]):
 
 
 class Batcher(Generic[P]):
-    def __init__(self, run: Callable[[list[P]], Awaitable[None]]) -> None:
-        """`run(payloads)` does one batch's work, recording each payload's
-        outcome in the payload itself; it must not raise."""
+    def __init__(self, run: Callable[[list[P]], Awaitable[int]]) -> None:
+        """`run(payloads)` does the work of a prefix of `payloads` (at least
+        one), records each one's outcome in the payload itself and returns how
+        many it did; it must not raise."""
         self._run = run
         self._queue: list[_Entry[P]] = []
         self._busy = False  # a batch is running or a leader is appointed
@@ -64,12 +69,16 @@ class Batcher(Generic[P]):
 
     async def _lead(self) -> None:
         batch, self._queue = self._queue, []
+        done = len(batch)
         try:
-            await self._run([entry.payload for entry in batch])
+            ran = await self._run([entry.payload for entry in batch])
+            assert 0 < ran <= len(batch), f"a batch of {len(batch)} did {ran}"
+            done = ran
         finally:
-            for entry in batch:
+            for entry in batch[:done]:
                 entry.ran = True
                 entry.woken.set()
+            self._queue[:0] = batch[done:]
             self._appoint_next()
 
     def _appoint_next(self) -> None:

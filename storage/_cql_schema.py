@@ -4,7 +4,12 @@ Sizing rule: no partition grows without bound. Messages are split by
 (channel, bucket) with `bucket = seq // BUCKET_SIZE`, and a body longer than
 INLINE_BODY_MAX UTF-8 bytes lives in `message_bodies` under its own key, so the
 worst messages partition is ~BUCKET_SIZE * (INLINE_BODY_MAX + ~150 B) ~ 2.2 MB
-even when every body is 100,000 four-byte characters (~400 KB).
+even when every body is 100,000 four-byte characters (~400 KB). The messages
+row of such a body carries its `size`, so a read picks the rows that fit its
+byte budget before it fetches a single big body.
+
+Columns added to a table after its first release are in ADDED_COLUMNS as
+well: `chatnode schema` adds them to a keyspace created before.
 """
 
 from __future__ import annotations
@@ -61,10 +66,12 @@ _TABLES = (
     # epoch: written only by LWT. last: written USING TIMESTAMP
     # (epoch << 40) + seq, see _scylla_messages.
     """channel_heads (channel bigint PRIMARY KEY, epoch int, last bigint)""",
-    # body is unset (not null) when big is true; then message_bodies has it.
+    # body is unset (not null) when big is true; then message_bodies has it
+    # and size is its UTF-8 bytes (unset for inline bodies, and in rows
+    # written before the column existed).
     """messages (
         channel bigint, bucket bigint, seq bigint, sender bigint, device bigint,
-        ts bigint, cid text, big boolean, body text,
+        ts bigint, cid text, big boolean, body text, size int,
         PRIMARY KEY ((channel, bucket), seq))
         WITH CLUSTERING ORDER BY (seq ASC)""",
     """message_bodies (channel bigint, seq bigint, body text, PRIMARY KEY ((channel, seq)))""",
@@ -75,7 +82,13 @@ _TABLES = (
     """read_markers (user bigint, channel bigint, seq bigint, PRIMARY KEY (user, channel))""",
     """nodes (node bigint PRIMARY KEY, address text, started bigint)
         WITH gc_grace_seconds = 10800""",
+    # Who blocks whom: read by point (user, blocked) or a user's whole list.
+    """blocks (user bigint, blocked bigint, PRIMARY KEY (user, blocked))""",
 )
+
+# (table, column, CQL type) of the columns _TABLES has that a keyspace made by
+# an earlier release lacks.
+ADDED_COLUMNS = (("messages", "size", "int"),)
 
 
 def schema_statements(keyspace: str, local_dc: str, replication_factor: int) -> list[str]:

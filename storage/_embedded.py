@@ -26,6 +26,7 @@ from protocol import ChannelKind
 
 from ._api import Store
 from ._batcher import Batcher
+from ._budget import prefix_within
 from ._embedded_schema import ensure_schema
 from ._errors import Conflict, Fenced, StoreError, Unavailable, UsernameTaken, own_copy
 from ._numbering import SendKey, number_drafts, send_keys
@@ -59,6 +60,13 @@ _TRANSIENT = frozenset(
 )
 
 _MESSAGE_COLUMNS = "channel, seq, sender, device, body, ts, cid"
+_BODY_BYTES = "length(CAST(body AS BLOB))"  # UTF-8 bytes, as SQLite keeps text
+
+# A hop hands results back once they hold this many bytes of message bodies;
+# the calls queued behind go over in the next hop. Without it, every page read
+# queued while the thread was busy (each up to a WebSocket message of bodies)
+# would come back in one hop and be held at once.
+HOP_BYTES = 4 << 20
 
 
 class EmbeddedStore(Store):
@@ -100,31 +108,40 @@ class EmbeddedStore(Store):
 
     # -- plumbing --------------------------------------------------------------
 
-    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def _run(self, fn: Callable[[sqlite3.Connection], T], *, weigh: Callable[[T], int] | None = None) -> T:
         """Run `fn(connection)` on the worker thread, outside any transaction.
 
-        Calls made while the thread is busy wait and all go over in its next
-        hop, one after another: a hand-over to the thread and back costs two
-        GIL hand-offs on the event loop, so many devices reconnecting at once
-        share them instead of paying one each. Not abandoned on cancellation:
-        a call already handed over finishes (the connection is never left
+        Calls made while the thread is busy wait and go over in its next hop,
+        one after another: a hand-over to the thread and back costs two GIL
+        hand-offs on the event loop, so many devices reconnecting at once
+        share them instead of paying one each. A hop ends early once the
+        results it holds weigh HOP_BYTES (`weigh` says what a result weighs;
+        unweighed results count nothing). Not abandoned on cancellation: a
+        call already handed over finishes (the connection is never left
         mid-transaction) and the cancel lands after.
         """
-        call = _Call(fn)
+        call = _Call(fn, weigh)
         await self._hops.submit(call)
         assert call.result is not None
         return call.result.unwrap()  # type: ignore[no-any-return]
 
-    async def _hop(self, batch: list[_Call]) -> None:
-        await trio.to_thread.run_sync(self._run_calls, batch, limiter=self._limiter)
+    async def _hop(self, batch: list[_Call]) -> int:
+        return await trio.to_thread.run_sync(self._run_calls, batch, limiter=self._limiter)
 
-    def _run_calls(self, batch: list[_Call]) -> None:
-        """On the worker thread: every call of one hop, in order."""
-        for call in batch:
+    def _run_calls(self, batch: list[_Call]) -> int:
+        """On the worker thread: the calls of one hop, in order, until their
+        results weigh HOP_BYTES; how many ran (at least one)."""
+        held = 0
+        for ran, call in enumerate(batch):
+            if held >= HOP_BYTES:
+                return ran
             if self._db is None:
                 call.result = outcome.Error(StoreError("the store is closed"))
             else:
                 call.result = outcome.capture(_guarded, call.fn, self._db)
+            if call.weigh is not None and isinstance(call.result, outcome.Value):
+                held += call.weigh(call.result.value)
+        return len(batch)
 
     async def _transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run `fn(connection)` in one write transaction: all of it or nothing."""
@@ -325,12 +342,26 @@ class EmbeddedStore(Store):
             )
         )
 
-    async def user_channels(self, user: int) -> list[int]:
+    async def user_channels(self, user: int, *, after: int = 0, limit: int | None = None) -> list[int]:
+        # -1: SQLite's "no limit".
+        page = -1 if limit is None else _checked_limit(limit)
+
         def query(db: sqlite3.Connection) -> list[int]:
             rows = db.execute(
-                "SELECT channel FROM members WHERE user = ? ORDER BY channel", (user,)
+                "SELECT channel FROM members WHERE user = ? AND channel > ?"
+                " ORDER BY channel LIMIT ?",
+                (user, after, page),
             )
             return [channel for (channel,) in rows]
+
+        return await self._run(query)
+
+    async def find_direct(self, a: int, b: int) -> int | None:
+        def query(db: sqlite3.Connection) -> int | None:
+            row = db.execute(
+                "SELECT channel FROM direct_pairs WHERE low = ? AND high = ?", (min(a, b), max(a, b))
+            ).fetchone()
+            return None if row is None else row[0]
 
         return await self._run(query)
 
@@ -369,12 +400,13 @@ class EmbeddedStore(Store):
             raise pending.error
         return pending.results
 
-    async def _commit(self, batch: list[_PendingAppend]) -> None:
+    async def _commit(self, batch: list[_PendingAppend]) -> int:
         try:
             await self._transaction(partial(_append_batch, batch))
         except StoreError as exc:
             for pending in batch:
                 pending.error = own_copy(exc)
+        return len(batch)
 
     async def last_seqs(self, channels: Sequence[int]) -> dict[int, int]:
         wanted = _json_list(channels)
@@ -391,31 +423,44 @@ class EmbeddedStore(Store):
 
         return await self._run(query)
 
-    async def read_range(self, channel: int, after: int, upto: int, limit: int) -> list[Message]:
-        limit = _checked_limit(limit)
+    async def read_range(
+        self, channel: int, after: int, upto: int, limit: int, *, max_bytes: int | None = None
+    ) -> list[Message]:
+        read = await self._read_messages(
+            "seq > ? AND seq <= ? ORDER BY seq", (channel, after, upto, _checked_limit(limit)), max_bytes
+        )
+        return read.messages
 
-        def query(db: sqlite3.Connection) -> list[Message]:
-            rows = db.execute(
-                f"SELECT {_MESSAGE_COLUMNS} FROM messages"
-                " WHERE channel = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
-                (channel, after, upto, limit),
-            )
-            return [Message(*row) for row in rows]
+    async def read_before(
+        self, channel: int, before: int, limit: int, *, max_bytes: int | None = None
+    ) -> list[Message]:
+        read = await self._read_messages(
+            "seq < ? ORDER BY seq DESC", (channel, before, _checked_limit(limit)), max_bytes
+        )
+        return read.messages[::-1]
 
-        return await self._run(query)
+    async def _read_messages(
+        self, where: str, params: tuple[int, ...], max_bytes: int | None
+    ) -> _Read:
+        """The rows `where` selects, in its order; with `max_bytes` only the
+        first ones whose bodies fit it. Their sizes are summed first, inside
+        SQLite, so no body past the budget becomes a Python object."""
+        select = f" FROM messages WHERE channel = ? AND {where} LIMIT ?"
 
-    async def read_before(self, channel: int, before: int, limit: int) -> list[Message]:
-        limit = _checked_limit(limit)
+        def query(db: sqlite3.Connection) -> _Read:
+            if max_bytes is None:
+                return _Read.of(db.execute(f"SELECT {_MESSAGE_COLUMNS}, {_BODY_BYTES}" + select, params))
+            db.execute("BEGIN")  # both statements read the same state of the file
+            try:
+                sizes = db.execute(f"SELECT {_BODY_BYTES}" + select, params)
+                count = prefix_within((size for (size,) in sizes), max_bytes)
+                sizes.close()
+                counted = (*params[:-1], count)
+                return _Read.of(db.execute(f"SELECT {_MESSAGE_COLUMNS}, {_BODY_BYTES}" + select, counted))
+            finally:
+                db.execute("COMMIT")
 
-        def query(db: sqlite3.Connection) -> list[Message]:
-            rows = db.execute(
-                f"SELECT {_MESSAGE_COLUMNS} FROM messages"
-                " WHERE channel = ? AND seq < ? ORDER BY seq DESC LIMIT ?",
-                (channel, before, limit),
-            ).fetchall()
-            return [Message(*row) for row in reversed(rows)]
-
-        return await self._run(query)
+        return await self._run(query, weigh=lambda read: read.bytes)
 
     # -- read markers --------------------------------------------------------------
 
@@ -432,6 +477,40 @@ class EmbeddedStore(Store):
         def query(db: sqlite3.Connection) -> dict[int, int]:
             rows = db.execute("SELECT channel, seq FROM read_markers WHERE user = ?", (user,))
             return dict(rows.fetchall())
+
+        return await self._run(query)
+
+    # -- blocks ------------------------------------------------------------------
+
+    async def block(self, user: int, other: int) -> None:
+        await self._transaction(
+            lambda db: db.execute(
+                "INSERT OR IGNORE INTO blocks (user, blocked) VALUES (?, ?)", (user, other)
+            )
+        )
+
+    async def unblock(self, user: int, other: int) -> None:
+        await self._transaction(
+            lambda db: db.execute("DELETE FROM blocks WHERE user = ? AND blocked = ?", (user, other))
+        )
+
+    async def blocked(self, user: int) -> list[int]:
+        def query(db: sqlite3.Connection) -> list[int]:
+            rows = db.execute("SELECT blocked FROM blocks WHERE user = ? ORDER BY blocked", (user,))
+            return [blocked for (blocked,) in rows]
+
+        return await self._run(query)
+
+    async def blockers(self, user: int, among: Iterable[int]) -> set[int]:
+        wanted = _json_list(among)
+
+        def query(db: sqlite3.Connection) -> set[int]:
+            rows = db.execute(
+                "SELECT user FROM blocks WHERE blocked = ?"
+                " AND user IN (SELECT value FROM json_each(?))",
+                (user, wanted),
+            )
+            return {blocker for (blocker,) in rows}
 
         return await self._run(query)
 
@@ -490,7 +569,25 @@ def _connect(path: str, busy_timeout: float) -> sqlite3.Connection:
 @define(eq=False)
 class _Call:
     fn: Callable[[sqlite3.Connection], object]
+    weigh: Callable[[object], int] | None = None
     result: outcome.Outcome[object] | None = None
+
+
+@define(eq=False)
+class _Read:
+    """Messages read, and the UTF-8 bytes of their bodies."""
+
+    messages: list[Message]
+    bytes: int
+
+    @classmethod
+    def of(cls, rows: Iterable[tuple[object, ...]]) -> _Read:
+        """From rows of the message columns and the body's bytes."""
+        read = cls([], 0)
+        for *row, size in rows:
+            read.messages.append(Message(*row))  # type: ignore[arg-type]
+            read.bytes += size  # type: ignore[operator]
+        return read
 
 
 @define(eq=False)

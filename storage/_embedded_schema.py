@@ -11,9 +11,9 @@ import sqlite3
 
 from ._errors import StoreError
 
-# Bumped with every change of the statements below; a file written by newer
-# code is refused rather than misread.
-SCHEMA_VERSION = 1
+# Bumped with every upgrade below; a file written by newer code is refused
+# rather than misread.
+SCHEMA_VERSION = 2
 
 _TABLES = """
 CREATE TABLE users (
@@ -105,26 +105,47 @@ CREATE TABLE nodes (
 );
 """
 
+# What takes a file of version N - 1 to version N: a new file gets _TABLES
+# (version 1) and then every upgrade, so an old file and a new one end alike.
+_UPGRADES: dict[int, str] = {
+    2: """
+CREATE TABLE blocks (
+    user    INTEGER NOT NULL,
+    blocked INTEGER NOT NULL,
+    PRIMARY KEY (user, blocked)
+) WITHOUT ROWID;
+""",
+}
+
 
 def ensure_schema(db: sqlite3.Connection) -> None:
-    """Create the tables in a new file; accept a file of this version as is.
+    """Create the tables in a new file, upgrade an older file, accept a file
+    of this version as is.
 
-    Runs in one transaction, so two processes opening a new file at once
-    cannot both create it.
+    Runs in one transaction, so two processes opening a file at once cannot
+    both create or upgrade it.
     """
     db.execute("BEGIN IMMEDIATE")
     try:
         (version,) = db.execute("PRAGMA user_version").fetchone()
-        if version == 0:
-            for statement in _TABLES.split(";"):
-                if statement.strip():
-                    db.execute(statement)
-            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        elif version != SCHEMA_VERSION:
+        if version > SCHEMA_VERSION:
             raise StoreError(
                 f"database schema version {version}, this code reads version {SCHEMA_VERSION}"
             )
+        if version == 0:
+            _execute_all(db, _TABLES)
+            version = 1
+        for upgrade in range(version + 1, SCHEMA_VERSION + 1):
+            _execute_all(db, _UPGRADES[upgrade])
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         db.execute("COMMIT")
     except BaseException:
         db.execute("ROLLBACK")
         raise
+
+
+def _execute_all(db: sqlite3.Connection, script: str) -> None:
+    # Not executescript(): it would commit the transaction first.
+    for statement in script.split(";"):
+        if statement.strip():
+            db.execute(statement)

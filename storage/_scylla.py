@@ -296,12 +296,26 @@ class ScyllaStore(Store):
             [(st.delete_member, (channel, user)), (st.delete_user_channel, (user, channel))],
         )
 
-    async def user_channels(self, user: int) -> list[int]:
+    async def user_channels(self, user: int, *, after: int = 0, limit: int | None = None) -> list[int]:
         cluster = self._live
+        if limit is not None and limit < 0:
+            raise ValueError(f"negative limit {limit}")
+        if limit == 0:
+            return []
         rows = await fetch(
-            cluster.session, cluster.statements.user_channels.bind((user,)), page_rows=_PAGE_ROWS
+            cluster.session,
+            cluster.statements.user_channels.bind((user, after)),
+            page_rows=_PAGE_ROWS,
+            want=limit,
         )
         return [channel for (channel,) in rows]
+
+    async def find_direct(self, a: int, b: int) -> int | None:
+        cluster = self._live
+        pair = (
+            await execute(cluster.session, cluster.statements.direct_pair, (min(a, b), max(a, b)))
+        ).one()
+        return None if pair is None else pair[0]
 
     # -- messages ----------------------------------------------------------------
 
@@ -316,11 +330,15 @@ class ScyllaStore(Store):
     async def last_seqs(self, channels: Sequence[int]) -> dict[int, int]:
         return await messages.last_seqs(self._live, channels)
 
-    async def read_range(self, channel: int, after: int, upto: int, limit: int) -> list[Message]:
-        return await messages.read_range(self._live, channel, after, upto, limit)
+    async def read_range(
+        self, channel: int, after: int, upto: int, limit: int, *, max_bytes: int | None = None
+    ) -> list[Message]:
+        return await messages.read_range(self._live, channel, after, upto, limit, max_bytes)
 
-    async def read_before(self, channel: int, before: int, limit: int) -> list[Message]:
-        return await messages.read_before(self._live, channel, before, limit)
+    async def read_before(
+        self, channel: int, before: int, limit: int, *, max_bytes: int | None = None
+    ) -> list[Message]:
+        return await messages.read_before(self._live, channel, before, limit, max_bytes)
 
     # -- read markers --------------------------------------------------------------
 
@@ -337,6 +355,31 @@ class ScyllaStore(Store):
             cluster.session, cluster.statements.markers.bind((user,)), page_rows=_PAGE_ROWS
         )
         return dict(rows)
+
+    # -- blocks ------------------------------------------------------------------
+
+    async def block(self, user: int, other: int) -> None:
+        cluster = self._live
+        await execute(cluster.session, cluster.statements.insert_block, (user, other))
+
+    async def unblock(self, user: int, other: int) -> None:
+        cluster = self._live
+        await execute(cluster.session, cluster.statements.delete_block, (user, other))
+
+    async def blocked(self, user: int) -> list[int]:
+        cluster = self._live
+        rows = await fetch(
+            cluster.session, cluster.statements.blocked.bind((user,)), page_rows=_PAGE_ROWS
+        )
+        return [blocked for (blocked,) in rows]
+
+    async def blockers(self, user: int, among: Iterable[int]) -> set[int]:
+        cluster = self._live
+        candidates = sorted(set(among))
+        found = await execute_all(
+            cluster.session, [(cluster.statements.block, (other, user)) for other in candidates]
+        )
+        return {other for other, result in zip(candidates, found, strict=True) if result.one() is not None}
 
     # -- cluster membership ----------------------------------------------------------
 

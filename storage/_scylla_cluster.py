@@ -14,7 +14,7 @@ from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, S
 from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
 from cassandra.query import PreparedStatement, tuple_factory
 
-from ._cql_schema import QUORUM_LEVELS, schema_statements
+from ._cql_schema import ADDED_COLUMNS, QUORUM_LEVELS, schema_statements
 from ._errors import StoreError
 from ._trio_cql import translate
 
@@ -111,10 +111,15 @@ class ScyllaCluster:
         return connected
 
     def create_schema(self) -> None:
-        """Create the keyspace and tables where missing; idempotent."""
+        """Create the keyspace, tables and columns where missing; idempotent."""
         try:
             for cql in self._schema:
                 self.session.execute(cql)
+            # The driver's metadata follows every schema change it made.
+            tables = self._cluster.metadata.keyspaces[self.keyspace].tables
+            for table, column, cql_type in ADDED_COLUMNS:
+                if column not in tables[table].columns:
+                    self.session.execute(f"ALTER TABLE {self.keyspace}.{table} ADD {column} {cql_type}")
         except Exception as exc:
             raise translate(exc) from exc
         self._use_keyspace()
@@ -234,7 +239,9 @@ class Statements:
         self.delete_user_channel = prepare(
             "DELETE FROM user_channels WHERE user = ? AND channel = ?"
         )
-        self.user_channels = prepare("SELECT channel FROM user_channels WHERE user = ?")
+        self.user_channels = prepare(
+            "SELECT channel FROM user_channels WHERE user = ? AND channel > ?"
+        )
         # -- sequence heads (see _scylla_messages for the fencing scheme)
         self.head = prepare(
             "SELECT epoch, last, writetime(last) FROM channel_heads WHERE channel = ?"
@@ -254,8 +261,8 @@ class Statements:
             "INSERT INTO message_bodies (channel, seq, body) VALUES (?, ?, ?) USING TIMESTAMP ?"
         )
         self.insert_message = prepare(
-            "INSERT INTO messages (channel, bucket, seq, sender, device, ts, cid, big, body)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?"
+            "INSERT INTO messages (channel, bucket, seq, sender, device, ts, cid, big, body, size)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?"
         )
         self.insert_dedup = prepare(
             "INSERT INTO dedup (sender, cid, channel, seq, ts) VALUES (?, ?, ?, ?, ?)"
@@ -266,11 +273,11 @@ class Statements:
             " WHERE channel = ? AND bucket = ? AND seq > ? ORDER BY seq DESC"
         )
         self.range_up = prepare(
-            "SELECT seq, sender, device, ts, cid, big, body FROM messages"
+            "SELECT seq, sender, device, ts, cid, big, body, size FROM messages"
             " WHERE channel = ? AND bucket = ? AND seq > ? AND seq <= ? LIMIT ?"
         )
         self.range_down = prepare(
-            "SELECT seq, sender, device, ts, cid, big, body FROM messages"
+            "SELECT seq, sender, device, ts, cid, big, body, size FROM messages"
             " WHERE channel = ? AND bucket = ? AND seq < ? ORDER BY seq DESC LIMIT ?"
         )
         self.body = prepare("SELECT body FROM message_bodies WHERE channel = ? AND seq = ?")
@@ -285,6 +292,11 @@ class Statements:
             "UPDATE read_markers USING TIMESTAMP ? SET seq = ? WHERE user = ? AND channel = ?"
         )
         self.markers = prepare("SELECT channel, seq FROM read_markers WHERE user = ?")
+        # -- blocks
+        self.insert_block = prepare("INSERT INTO blocks (user, blocked) VALUES (?, ?)")
+        self.delete_block = prepare("DELETE FROM blocks WHERE user = ? AND blocked = ?")
+        self.blocked = prepare("SELECT blocked FROM blocks WHERE user = ?")
+        self.block = prepare("SELECT user FROM blocks WHERE user = ? AND blocked = ?")
         # -- nodes
         self.insert_node = prepare(
             "INSERT INTO nodes (node, address, started) VALUES (?, ?, ?) USING TTL ?"

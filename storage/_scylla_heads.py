@@ -74,7 +74,7 @@ class HeadCommits:
                 f"channel {lease.channel}: lease epoch {lease.epoch}, head epoch {commit.head_epoch}"
             )
 
-    async def _run(self, commits: list[_Commit]) -> None:
+    async def _run(self, commits: list[_Commit]) -> int:
         session, st = self._cluster.session, self._cluster.statements
         sent = []
         for start in range(0, len(commits), _GROUP):
@@ -103,6 +103,7 @@ class HeadCommits:
             for commit in group:
                 commit.head_epoch = epochs.get(commit.lease.channel)
                 commit.done = True
+        return len(commits)
 
 
 def _fail(group: list[_Commit], error: StoreError) -> None:

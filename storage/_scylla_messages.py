@@ -61,6 +61,7 @@ import trio
 from cassandra.cluster import ResultSet
 from cassandra.query import UNSET_VALUE, BatchStatement
 
+from ._budget import prefix_within
 from ._cql_schema import INLINE_BODY_MAX, bucket
 from ._errors import Conflict, StoreError
 from ._numbering import SendKey, number_drafts, send_keys
@@ -69,8 +70,12 @@ from ._scylla_heads import MAX_EPOCH, MAX_SEQ, HeadCommits, epoch_of, write_time
 from ._trio_cql import execute, execute_all, fetch, new_batch, send
 from ._values import Dedup, Draft, Message, SeqLease
 
-# A messages row as read: (seq, sender, device, ts, cid, big, body).
+# A messages row as read: (seq, sender, device, ts, cid, big, body, size).
 _Row = tuple[Any, ...]
+
+# What a big row written before its `size` column existed counts against a
+# read's byte budget: the largest body there is (100,000 four-byte characters).
+_UNSIZED_BODY = 400_000
 
 # take_lease retries a lost epoch race this often, backing off from 10 ms.
 _LEASE_ATTEMPTS = 8
@@ -285,6 +290,7 @@ def _row_batches(
                 m.cid,
                 is_big,
                 UNSET_VALUE if is_big else m.body,
+                len(m.body.encode()) if is_big else UNSET_VALUE,
                 write_time(epoch, m.seq),
             ),
         )
@@ -322,8 +328,39 @@ def _last(head: ResultSet) -> int:
     return 0 if row is None or row[1] is None else row[1]
 
 
+def _body_bytes(row: _Row) -> int:
+    """A row's body size, known before any big body is fetched."""
+    _, _, _, _, _, big, body, size = row
+    if big:
+        return _UNSIZED_BODY if size is None else size
+    return len((body or "").encode())
+
+
+class _Budget:
+    """The rows a read with `max_bytes` keeps, bucket after bucket."""
+
+    def __init__(self, max_bytes: int | None) -> None:
+        self._max_bytes = max_bytes
+        self._sizes: list[int] = []  # of the rows added, in order
+
+    @property
+    def spent(self) -> bool:
+        """The rows so far hold more than fits: later buckets add nothing."""
+        return self._max_bytes is not None and sum(self._sizes) > self._max_bytes
+
+    def add(self, rows: list[_Row]) -> list[_Row]:
+        self._sizes += map(_body_bytes, rows)
+        return rows
+
+    def kept(self, rows: list[_Row]) -> list[_Row]:
+        """Of `rows` (all the rows added), those that fit."""
+        if self._max_bytes is None:
+            return rows
+        return rows[: prefix_within(self._sizes, self._max_bytes)]
+
+
 async def read_range(
-    cluster: ScyllaCluster, channel: int, after: int, upto: int, limit: int
+    cluster: ScyllaCluster, channel: int, after: int, upto: int, limit: int, max_bytes: int | None
 ) -> list[Message]:
     if limit < 0:
         raise ValueError(f"negative limit {limit}")
@@ -331,6 +368,7 @@ async def read_range(
         return []
     session, st = cluster.session, cluster.statements
     current = bucket(after + 1)
+    budget = _Budget(max_bytes)
 
     async def page(hi: int, want: int) -> list[_Row]:
         return await fetch(
@@ -344,15 +382,15 @@ async def read_range(
     head = send(session, st.head, (channel,))
     rows = await page(upto, limit)
     upto = min(upto, _last(await head.result()))
-    rows = [row for row in rows if row[0] <= upto]
-    while len(rows) < limit and current < bucket(upto):
+    rows = budget.add([row for row in rows if row[0] <= upto])
+    while len(rows) < limit and not budget.spent and current < bucket(upto):
         current += 1
-        rows += await page(upto, limit - len(rows))
-    return await _messages(cluster, channel, rows)
+        rows += budget.add(await page(upto, limit - len(rows)))
+    return await _messages(cluster, channel, budget.kept(rows))
 
 
 async def read_before(
-    cluster: ScyllaCluster, channel: int, before: int, limit: int
+    cluster: ScyllaCluster, channel: int, before: int, limit: int, max_bytes: int | None
 ) -> list[Message]:
     if limit < 0:
         raise ValueError(f"negative limit {limit}")
@@ -362,15 +400,18 @@ async def read_before(
     top = min(before - 1, _last(await execute(session, st.head, (channel,))))
     rows: list[_Row] = []
     current = bucket(top)
-    while top > 0 and len(rows) < limit and current >= 0:
+    budget = _Budget(max_bytes)
+    while top > 0 and len(rows) < limit and not budget.spent and current >= 0:
         want = limit - len(rows)
-        rows += await fetch(
+        page = await fetch(
             session,
             st.range_down.bind((channel, current, top + 1, want)),
             page_rows=_PAGE_ROWS,
             want=want,
         )
+        rows += budget.add(page)
         current -= 1
+    rows = budget.kept(rows)  # newest first
     rows.reverse()
     return await _messages(cluster, channel, rows)
 
@@ -378,7 +419,8 @@ async def read_before(
 async def _messages(
     cluster: ScyllaCluster, channel: int, rows: list[_Row]
 ) -> list[Message]:
-    """Messages from their rows, with the big bodies fetched."""
+    """Messages from their rows, with the big bodies fetched (all at once:
+    the rows were chosen to fit the read's budget)."""
     session, st = cluster.session, cluster.statements
     big = [row[0] for row in rows if row[5]]
     found = await execute_all(session, [(st.body, (channel, seq)) for seq in big])
@@ -393,5 +435,5 @@ async def _messages(
         Message(
             channel, seq, sender, device, bodies[seq] if is_big else body, ts, cid
         )
-        for seq, sender, device, ts, cid, is_big, body in rows
+        for seq, sender, device, ts, cid, is_big, body, _ in rows
     ]

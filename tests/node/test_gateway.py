@@ -184,8 +184,9 @@ async def test_a_device_has_at_most_max_in_flight_requests_answered_at_once(
 ) -> None:
     """Past the limit the session stops reading the device's frames. A backup
     (another connection) holds the database's write lock while the device
-    pipelines one `group` more than the limit, then a `ping`: the ping is
-    read, and answered, only once a `group` is answered."""
+    pipelines one write more than the limit (removing its push target: a
+    write transaction, and one no cap limits), then a `ping`: the ping is
+    read, and answered, only once a write is answered."""
     path = tmp_path / "chat.db"
     store = await EmbeddedStore.open(path, busy_timeout=60)
     node = await nursery.start(Node(node_config(), store).run)
@@ -193,18 +194,18 @@ async def test_a_device_has_at_most_max_in_flight_requests_answered_at_once(
         await sign_up(device, f"device_{secrets.token_hex(4)}")
         backup = sqlite3.connect(path, isolation_level=None)
         backup.execute("BEGIN IMMEDIATE")
-        groups = [await send_frame(device, t="group", name=f"g{i}", members=[]) for i in range(MAX_IN_FLIGHT + 1)]
+        writes = [await send_frame(device, t="push", endpoint=None) for _ in range(MAX_IN_FLIGHT + 1)]
         ping = await send_frame(device, t="ping")
         await trio.sleep(1)  # with no limit the ping would be answered meanwhile
         backup.execute("ROLLBACK")
         backup.close()
         answered: list[dict[str, object]] = []
         with trio.fail_after(30):
-            while len(answered) < len(groups) + 1:
+            while len(answered) < len(writes) + 1:
                 frame = await next_frame(device)
                 if frame["t"] in ("ok", "err"):
                     answered.append(frame)
-    assert {frame["id"] for frame in answered} == {*groups, ping}
+    assert {frame["id"] for frame in answered} == {*writes, ping}
     assert all(frame["t"] == "ok" for frame in answered)
     assert answered[0]["id"] != ping
     await node.drain()

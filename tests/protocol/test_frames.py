@@ -9,8 +9,10 @@ from hypothesis import strategies as st
 
 from protocol import (
     ChannelEvent,
+    ChannelInfo,
     ChannelKind,
     ChannelResult,
+    ChannelsResult,
     DirectRequest,
     Dispatch,
     Err,
@@ -218,3 +220,43 @@ def test_a_cut_page_fits_keeps_one_end_and_says_more(
         assert kept  # paging always progresses
     if len(kept) > 1:
         assert len(encode(Ok(2**63 - 1, result))) <= max_bytes
+
+
+def group_info(channel: int, members: int) -> ChannelInfo:
+    first = 2**62
+    return ChannelInfo(channel, "group", "\N{GRINNING FACE}" * 128, range(first, first + members), 2**40, 2**40)
+
+
+def test_the_channels_of_a_user_in_800_full_groups_come_in_pages_that_fit() -> None:
+    limits = Limits()
+    channels = [group_info(channel, limits.max_group_members) for channel in range(1, 801)]
+    assert len(encode(Ok(1, ChannelsResult(channels)))) > limits.max_message_bytes, "one reply would not fit"
+    got: list[ChannelInfo] = []
+    while True:
+        asked = channels[len(got) : len(got) + 500]
+        page = ChannelsResult.fit(asked, more=len(got) + 500 < 800, max_bytes=limits.max_message_bytes)
+        assert len(encode(Ok(2**63 - 1, page))) <= limits.max_message_bytes
+        got += page.channels
+        if not page.more:
+            break
+    assert got == channels
+
+
+@given(
+    count=st.integers(0, 40),
+    members=st.integers(1, 100),
+    max_bytes=st.integers(4096, 40_000),
+    more=st.booleans(),
+)
+def test_a_cut_channels_page_fits_keeps_the_first_and_says_more(
+    count: int, members: int, max_bytes: int, more: bool
+) -> None:
+    channels = [group_info(channel, members) for channel in range(1, count + 1)]
+    page = ChannelsResult.fit(channels, more=more, max_bytes=max_bytes)
+    kept = list(page.channels)
+    assert kept == channels[: len(kept)]
+    assert page.more == (more or len(kept) < count)
+    if channels:
+        assert kept  # paging always progresses
+    if len(kept) > 1:
+        assert len(encode(Ok(2**63 - 1, page))) <= max_bytes

@@ -9,15 +9,19 @@ from storage._batcher import Batcher
 
 
 class Recorder:
-    """Runs batches one at a time, each only when the test releases it."""
+    """Runs batches one at a time, each only when the test releases it, doing
+    at most `most` payloads of each."""
 
-    def __init__(self) -> None:
+    def __init__(self, most: int | None = None) -> None:
         self.batches: list[list[str]] = []
         self.release = trio.Semaphore(0)
+        self._most = most
 
-    async def run(self, batch: list[str]) -> None:
-        self.batches.append(batch)
+    async def run(self, batch: list[str]) -> int:
+        done = batch if self._most is None else batch[: self._most]
+        self.batches.append(done)
         await self.release.acquire()
+        return len(done)
 
 
 async def test_the_leader_returns_after_its_own_batch_and_the_next_submitter_leads() -> None:
@@ -87,3 +91,33 @@ async def _cancel_the_next_leader_as_its_leader_finishes() -> None:
             recorder.release.release()
     assert b_outcome == ["cancelled"]
     assert recorder.batches == [["a"], ["c"]]
+
+
+async def test_what_a_batch_leaves_undone_leads_the_next_one_in_order() -> None:
+    recorder = Recorder(most=2)
+    batcher = Batcher(recorder.run)
+    returned: list[str] = []
+
+    async def submit(name: str) -> None:
+        await batcher.submit(name)
+        returned.append(name)
+
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(submit, "a")
+            await trio.testing.wait_all_tasks_blocked()
+            for name in "bcde":
+                nursery.start_soon(submit, name)
+                await trio.testing.wait_all_tasks_blocked()
+            recorder.release.release()
+            await trio.testing.wait_all_tasks_blocked()
+            nursery.start_soon(submit, "f")
+            await trio.testing.wait_all_tasks_blocked()
+            recorder.release.release()
+            await trio.testing.wait_all_tasks_blocked()
+            assert sorted(returned) == ["a", "b", "c"], "d and e are not answered by a batch that skipped them"
+            for _ in range(2):
+                recorder.release.release()
+                await trio.testing.wait_all_tasks_blocked()
+    assert recorder.batches == [["a"], ["b", "c"], ["d", "e"], ["f"]]
+    assert sorted(returned) == list("abcdef")

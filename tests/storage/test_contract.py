@@ -314,6 +314,30 @@ async def test_user_channels_are_ascending(store: Store) -> None:
     assert await store.user_channels(user) == sorted(ids)
 
 
+async def test_user_channels_come_a_page_at_a_time(store: Store) -> None:
+    user = new_id()
+    ids = sorted(new_id() for _ in range(7))
+    for channel in ids:
+        await store.create_group(Channel(channel, ChannelKind.GROUP, "g", NOW, {user}))
+    assert await store.user_channels(user, limit=3) == ids[:3]
+    assert await store.user_channels(user, after=ids[2], limit=3) == ids[3:6]
+    assert await store.user_channels(user, after=ids[5], limit=3) == ids[6:]
+    assert await store.user_channels(user, after=ids[3]) == ids[4:]
+    assert await store.user_channels(user, after=ids[2] + 1, limit=1) == [ids[3]], "after need not be a channel"
+    assert await store.user_channels(user, after=ids[6]) == []
+    assert await store.user_channels(user, limit=0) == []
+
+
+async def test_a_direct_channel_is_found_by_its_pair_without_opening_one(store: Store) -> None:
+    a, b, c = new_id(), new_id(), new_id()
+    assert await store.find_direct(a, b) is None
+    channel = await store.open_direct(a, b, new_id(), NOW)
+    assert await store.find_direct(a, b) == channel.channel
+    assert await store.find_direct(b, a) == channel.channel
+    assert await store.find_direct(a, c) is None
+    assert await store.user_channels(c) == [], "looking opened nothing"
+
+
 async def test_unknown_channel_is_none(store: Store) -> None:
     assert await store.get_channel(new_id()) is None
     assert await store.user_channels(new_id()) == []

@@ -244,3 +244,47 @@ async def test_the_largest_body_of_four_byte_characters_round_trips(store: Store
     assert await store.read_range(channel, 0, 2, 10) == [big, small]
     assert await store.read_before(channel, 3, 10) == [big, small]
     assert await store.read_before(channel, 2, 1) == [big]
+
+
+# Bodies near the protocol's largest: 100,000 characters of up to 4 bytes.
+LARGE = "\U0001f600" * 100_000  # 400,000 UTF-8 bytes
+LARGE_BYTES = 400_000
+
+
+@pytest.mark.parametrize("small", ["", "a" * 2048], ids=["empty", "inline-2048B"])
+async def test_a_byte_budget_keeps_the_first_messages_whose_bodies_fit(store: Store, small: str) -> None:
+    channel = new_id()
+    lease = await store.take_lease(channel)
+    m = [message(channel, seq, body=small if seq % 3 == 0 else LARGE) for seq in range(1, 13)]
+    await append_all(store, lease, m)
+    budget = 3 * LARGE_BYTES + 2 * len(small)  # three large bodies and two small ones
+
+    assert await store.read_range(channel, 0, 12, 500, max_bytes=budget) == m[:4]
+    assert await store.read_range(channel, 4, 12, 500, max_bytes=budget) == m[4:9]
+    assert await store.read_range(channel, 0, 12, 2, max_bytes=budget) == m[:2], "limit still applies"
+    assert await store.read_range(channel, 0, 12, 500, max_bytes=1) == m[:1], "always at least one"
+    assert await store.read_before(channel, 13, 500, max_bytes=budget) == m[7:]
+    assert await store.read_before(channel, 8, 500, max_bytes=budget) == m[2:7]
+    assert await store.read_before(channel, 12, 500, max_bytes=1) == m[10:11]
+    assert await store.read_range(channel, 0, 12, 500) == m, "no budget: the whole range"
+
+
+async def test_a_byte_budget_counts_bytes_not_characters(store: Store) -> None:
+    channel = new_id()
+    lease = await store.take_lease(channel)
+    # 3,000 characters each: 3,000 bytes inline-sized in ASCII, 12,000 as emoji.
+    m = [message(channel, seq, body=("a" if seq <= 4 else "\U0001f600") * 3000) for seq in range(1, 9)]
+    await append_all(store, lease, m)
+    assert await store.read_range(channel, 0, 8, 500, max_bytes=12_000) == m[:4]
+    assert await store.read_range(channel, 4, 8, 500, max_bytes=12_000) == m[4:5]
+
+
+async def test_a_byte_budget_holds_across_the_bucket_boundary(store: Store) -> None:
+    start = BUCKET - 2  # m: seqs 998 and 999 in one bucket, 1000 to 1002 in the next
+    channel, _ = await stored_channel(store, start - 1, body="")
+    lease = await store.take_lease(channel)
+    m = [message(channel, seq, body=LARGE) for seq in range(start, start + 5)]
+    await append_all(store, lease, m)
+    budget = 3 * LARGE_BYTES
+    assert await store.read_range(channel, start - 1, start + 4, 500, max_bytes=budget) == m[:3]
+    assert await store.read_before(channel, start + 4, 500, max_bytes=budget) == m[1:4]

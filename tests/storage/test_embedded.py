@@ -36,6 +36,29 @@ async def test_a_database_of_a_newer_schema_is_refused(tmp_path: Path) -> None:
         await EmbeddedStore.open(path)
 
 
+async def test_a_database_of_the_first_schema_is_upgraded_and_keeps_its_rows(tmp_path: Path) -> None:
+    path = tmp_path / "chat.db"
+    user = new_user()
+    store = await EmbeddedStore.open(path)
+    await store.create_user(user)
+    await store.aclose()
+    with sqlite3.connect(path) as db:  # as the first release left it
+        db.execute("DROP TABLE blocks")
+        db.execute("PRAGMA user_version = 1")
+    db.close()
+    store = await EmbeddedStore.open(path)
+    try:
+        assert await store.get_user(user.user) == user
+        other = new_id()
+        await store.block(user.user, other)
+        assert await store.blocked(user.user) == [other]
+    finally:
+        await store.aclose()
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone() == (2,)
+    db.close()
+
+
 async def test_a_file_locked_by_another_process_is_unavailable_until_released(
     tmp_path: Path,
 ) -> None:

@@ -7,11 +7,13 @@ and the messages row holds none (not even a null: the cell is never written).
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import trio
 
 from storage import ScyllaCluster, ScyllaStore
+from storage._cql_schema import schema_statements
 
 from .fresh import append, message, new_id
 
@@ -96,3 +98,64 @@ async def test_messages_are_split_into_buckets_of_a_thousand_seqs(
 
     assert await seqs(0) == [998, 999]
     assert await seqs(1) == [1000, 1001]
+
+
+async def test_an_out_of_line_body_has_its_size_in_the_messages_row(scylla_cluster: ScyllaCluster) -> None:
+    store = ScyllaStore(scylla_cluster)
+    channel = new_id()
+    lease = await store.take_lease(channel)
+    big = message(channel, 1, body="\u00e9" * 1500)  # 3,000 bytes: out of line
+    small = message(channel, 2, body="a" * 2048)
+    await append(store, lease, big, small)
+    rows = await cql(
+        scylla_cluster, "SELECT seq, big, size FROM messages WHERE channel = %s AND bucket = 0", channel
+    )
+    assert rows == [(1, True, 3000), (2, False, None)], "no size cell (not even a null) for an inline body"
+
+
+async def test_a_big_row_without_a_size_counts_as_the_largest_body(scylla_cluster: ScyllaCluster) -> None:
+    """Rows written before the size column existed: a read cannot know their
+    size before it fetches them, so it assumes the worst."""
+    store = ScyllaStore(scylla_cluster)
+    channel = new_id()
+    lease = await store.take_lease(channel)
+    written = [message(channel, seq, body="b" * 3000) for seq in (1, 2)]
+    await append(store, lease, *written)
+    await cql(
+        scylla_cluster, "DELETE size FROM messages WHERE channel = %s AND bucket = 0 AND seq IN (1, 2)", channel
+    )
+    assert await store.read_range(channel, 0, 2, 10, max_bytes=799_999) == written[:1]
+    assert await store.read_range(channel, 0, 2, 10, max_bytes=800_000) == written
+    assert await store.read_range(channel, 0, 2, 10) == written
+
+
+async def test_schema_adds_the_size_column_to_a_keyspace_made_before_it(
+    scylla_cluster: ScyllaCluster, cql_contact_points: list[tuple[str, int]]
+) -> None:
+    keyspace = f"chat_old_{new_id() % 10**9}"
+    current = schema_statements(keyspace, "datacenter1", 1)
+    earlier = [statement.replace(", size int", "") for statement in current]
+    assert earlier != current, "the messages table of the earlier release had no size"
+    session = scylla_cluster.session
+    for statement in earlier:
+        await trio.to_thread.run_sync(session.execute, statement)
+    try:
+        upgraded = await trio.to_thread.run_sync(
+            partial(ScyllaCluster.connect, cql_contact_points, keyspace, replication_factor=1, create_schema=True)
+        )
+        try:
+            store = ScyllaStore(upgraded)
+            channel = new_id()
+            lease = await store.take_lease(channel)
+            big = message(channel, 1, body="c" * 5000)
+            await append(store, lease, big)
+            assert await store.read_range(channel, 0, 1, 1, max_bytes=1) == [big]
+            assert await cql(
+                upgraded, "SELECT size FROM messages WHERE channel = %s AND bucket = 0", channel
+            ) == [(5000,)]
+            # Again: nothing left to add, and no error for what is there.
+            await trio.to_thread.run_sync(upgraded.create_schema)
+        finally:
+            await trio.to_thread.run_sync(upgraded.shutdown)
+    finally:
+        await trio.to_thread.run_sync(session.execute, f"DROP KEYSPACE IF EXISTS {keyspace}")

@@ -57,7 +57,7 @@ class Registry:
     - Failed activations: a `started` that raises one of the actor's
       `transient_errors` is no crash. Its mail is refused as for a crash, but
       with `ActivationFailed`; nothing counts toward the intensity, and the
-      log gets one line per `_FAILURE_LOG_INTERVAL`. So an outage of what the
+      log gets a line every 10 s at most. So an outage of what the
       actors start from (a store) never takes the registry, or anything
       supervised with it, down; it recovers when the outage ends.
     - Stop: `request_stop()` stops every actor after its current message

@@ -120,7 +120,8 @@ def _tls_context(ca: str, cert: str | None, key: str | None) -> ssl.SSLContext:
             context.load_cert_chain(cert, key)
         except OSError as exc:
             which = f"{cert} and {key}" if key is not None else cert
-            raise StoreConfigError(f"cannot use the CQL TLS client certificate {which}: {exc.strerror or exc}") from None
+            why = exc.strerror or exc
+            raise StoreConfigError(f"cannot use the CQL TLS client certificate {which}: {why}") from None
     return context
 
 

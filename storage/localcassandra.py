@@ -32,9 +32,9 @@ from .config import parse_contact_points
 
 __all__ = [
     "CASSANDRA_VERSION",
-    "SUPERUSER",
     "CQL_ENV",
     "LocalCassandra",
+    "SUPERUSER",
     "TestDatabaseError",
     "cache_dir",
     "contact_points_from_env",
@@ -191,7 +191,8 @@ def _cassandra_yaml(
     # Batch: a write is acknowledged once its commit log section is marked,
     # which is what replay after a crash reads. Periodic marks every 10 s, so
     # a kill loses what the last 10 s acknowledged (on one replica).
-    commitlog = "commitlog_sync: batch" if sync_commitlog else "commitlog_sync: periodic\ncommitlog_sync_period: 10000ms"
+    periodic = "commitlog_sync: periodic\ncommitlog_sync_period: 10000ms"
+    commitlog = "commitlog_sync: batch" if sync_commitlog else periodic
     return f"""\
 cluster_name: chat-testdb
 authenticator: {authenticator}

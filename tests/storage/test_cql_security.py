@@ -77,7 +77,9 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
         ca=ca[0],
         other_ca=other_ca[0],
         node=_issue(directory, ca, "node", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth"),
-        elsewhere=_issue(directory, ca, "elsewhere", "subjectAltName=DNS:elsewhere.example\nextendedKeyUsage=serverAuth"),
+        elsewhere=_issue(
+            directory, ca, "elsewhere", "subjectAltName=DNS:elsewhere.example\nextendedKeyUsage=serverAuth"
+        ),
         client=(combined, client[1]),
         client_key_alone=client[1],
     )
@@ -194,7 +196,10 @@ def test_the_password_comes_from_its_file_and_is_never_shown(tmp_path: Path) -> 
 @pytest.mark.parametrize(
     ("settings", "complaint"),
     [
-        ({"username": "chat", "password_file": "missing"}, "cannot read the CQL password file {tmp}/missing: No such file"),
+        (
+            {"username": "chat", "password_file": "missing"},
+            "cannot read the CQL password file {tmp}/missing: No such file",
+        ),
         ({"username": "chat", "password_file": "empty"}, "the CQL password file {tmp}/empty is empty"),
         ({"tls_ca": "missing"}, "cannot use the CQL TLS CA file {tmp}/missing: No such file"),
         ({"tls_ca": "not-pem"}, "cannot use the CQL TLS CA file {tmp}/not-pem: "),

@@ -33,7 +33,7 @@ from collections.abc import Iterable
 
 import trio
 
-from runtime import Actor
+from runtime import Actor, ActorError
 
 from storage import Draft, Message, SeqLease, StoreError
 from storage import Channel as StoredChannel
@@ -103,12 +103,25 @@ class ChannelActor(Actor):
         # Direct channels: the member the other one blocks, if any.
         self._blocked: frozenset[int] = frozenset()
 
+    #: A store that cannot be read now fails the activation, not the
+    #: registry: what waits on it hears `unavailable` (see `undelivered`),
+    #: and the next message tries again.
+    transient_errors = (StoreError,)
+
     async def started(self) -> None:
         store = self._services.store
         self._channel = await store.get_channel(self._id)
         if self._channel is not None:
             self._last = (await store.last_seqs([self._id])).get(self._id, 0)
             await self._read_blocks()
+
+    def undelivered(self, message: object, error: ActorError) -> None:
+        """A post dropped unread (the channel could not start, or crashed) is
+        answered `unavailable`: its sender waits for an answer, and the post
+        was not stored, so a retry with the same cid is safe."""
+        if isinstance(message, Post):
+            failure = Err(message.request_id, ErrorCode.UNAVAILABLE, "message not stored, retry with the same cid")
+            self._reply(message, encode(failure))
 
     async def receive(self, message: object) -> object:
         """Handle one message; a refused ask returns its RequestFailed.

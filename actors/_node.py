@@ -12,13 +12,22 @@
 rest_for_one because each child needs the ones before it: if the users
 registry had to restart, channels and sessions holding refs into it restart
 with it, while a gateway restart leaves the registries alone. The store is
-opened before the tree and closed after it: nothing in the tree can work
-without it, and failing to open it is a start-up error, not a crash to retry.
+opened before the tree and closed after it: failing to open it is a start-up
+error, not a crash to retry.
+
+Once running, a store outage is no crash anywhere in the tree: each request
+that needs the store is answered `unavailable` (a channel that cannot load
+its row fails its activation, which the registry does not count), the
+membership row and the activity log retry on their own, and whatever needs
+no store (ping, typing in active channels, delivery to online devices)
+goes on. Nothing restarts, so no connection is dropped for it, and the node
+serves again by itself as soon as the store answers.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Callable
 
@@ -34,6 +43,7 @@ from ._activity import ActivityLog
 from ._channel import ChannelActor
 from ._gateway import RESOURCE, Gateway
 from ._handlers import Handlers
+from ._mail import Post
 from ._membership import Membership
 from ._services import Services, registry_id
 from ._user import UserActor
@@ -65,6 +75,15 @@ class NodeConfig:
     user_idle_after: float = 60.0
     channel_idle_after: float = 300.0
     mailbox_size: int = 1024
+    #: Bytes of post bodies queued for one channel at most (a body may be
+    #: ~400 KB, so 1,024 posts could hold 400 MB); a sender waits for room.
+    channel_mailbox_bytes: int = 8 * 1024 * 1024
+
+
+def channel_mail_bytes(message: object) -> int:
+    """What a channel's mail holds in memory: a post, its body; the rest is
+    small, and bounded by the mailbox's message count."""
+    return sys.getsizeof(message.body) if isinstance(message, Post) else 0
 
 
 class Node:
@@ -80,6 +99,8 @@ class Node:
             "channels",
             self._channel,
             mailbox_size=config.mailbox_size,
+            mailbox_bytes=config.channel_mailbox_bytes,
+            mail_cost=channel_mail_bytes,
             idle_after=config.channel_idle_after,
         )
         timers = Timers()

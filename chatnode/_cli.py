@@ -3,6 +3,9 @@
     chatnode serve [--host H] [--port P] [--store embedded:PATH | --cql HOST:PORT,... --keyspace K]
     chatnode schema --cql HOST:PORT,... --keyspace K [--replication-factor N]
     chatnode status [--cql ... | --store ...]
+
+A CQL cluster may need `--cql-username NAME --cql-password-file PATH` and
+`--cql-tls-ca PEM [--cql-tls-cert PEM [--cql-tls-key PEM]]`.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import trio
 from actors import Node, NodeConfig
 from protocol import Limits
 from storage import Store, StoreError
-from storage.config import StoreConfig, open_store
+from storage.config import StoreConfig, StoreConfigError, open_store
 
 from ._store_args import add_store_arguments, store_config_from_args
 
@@ -61,6 +64,20 @@ def _driver_silent() -> None:
 async def _open(store_config: StoreConfig, *, create_schema: bool = True) -> Store:
     with _driver_quiet():
         return await open_store(store_config, create_schema=create_schema)
+
+
+def _store_config(args: argparse.Namespace) -> StoreConfig:
+    """The store the flags name; flags that do not go together are a usage error."""
+    try:
+        return store_config_from_args(args)
+    except ValueError as exc:
+        args.parser.error(str(exc))
+
+
+def _store_failure(exc: StoreError) -> str:
+    """The one line an operator reads: a setting to fix, or a store to bring back."""
+    what = "store settings" if isinstance(exc, StoreConfigError) else "store unavailable"
+    return f"chatnode: {what}: {exc}"
 
 
 def _limits(args: argparse.Namespace) -> Limits:
@@ -122,7 +139,7 @@ async def serve(config: NodeConfig, store_config: StoreConfig) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    store_config = store_config_from_args(args)
+    store_config = _store_config(args)
     config = NodeConfig(
         host=args.host,
         port=args.port,
@@ -140,8 +157,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         cause = next((leaf for leaf in _leaves(exc) if isinstance(leaf, StoreError | OSError)), None)
         if cause is None:
             raise
-        what = "store unavailable" if isinstance(cause, StoreError) else "cannot listen"
-        print(f"chatnode: {what}: {cause}", file=sys.stderr)
+        line = _store_failure(cause) if isinstance(cause, StoreError) else f"chatnode: cannot listen: {cause}"
+        print(line, file=sys.stderr)
         return 2
     return 0
 
@@ -155,7 +172,7 @@ def _leaves(exc: BaseException) -> Iterator[BaseException]:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    store_config = store_config_from_args(args)
+    store_config = _store_config(args)
     _driver_silent()
 
     async def create() -> None:
@@ -165,14 +182,14 @@ def cmd_schema(args: argparse.Namespace) -> int:
     try:
         trio.run(create)
     except StoreError as exc:
-        print(f"chatnode: store unavailable: {exc}", file=sys.stderr)
+        print(_store_failure(exc), file=sys.stderr)
         return 2
     print(f"chatnode: schema ready in {store_config.describe()}")
     return 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    store_config = store_config_from_args(args)
+    store_config = _store_config(args)
     _driver_silent()
 
     async def status() -> None:
@@ -189,7 +206,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     try:
         trio.run(status)
     except StoreError as exc:
-        print(f"chatnode: store unavailable: {exc}", file=sys.stderr)
+        print(_store_failure(exc), file=sys.stderr)
         return 2
     return 0
 
@@ -199,7 +216,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-level", default=os.environ.get("CHAT_LOG_LEVEL", "INFO"))
     commands = parser.add_subparsers(dest="command", required=True)
 
-    serve = commands.add_parser("serve", help="run a chat node")
+    # No abbreviations: `--cql-password SECRET` must be refused, not taken
+    # for `--cql-password-file` and then shown in an error naming that "file".
+    serve = commands.add_parser("serve", help="run a chat node", allow_abbrev=False)
     serve.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8765, help="listen port (default 8765; 0 picks one)")
     serve.add_argument("--node-id", type=int, default=1, help="this node's id, unique in the cluster (0..1023)")
@@ -211,15 +230,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--send-burst", type=int, help="send burst per device")
     serve.add_argument("--heartbeat", type=int, help="seconds between client pings")
     add_store_arguments(serve)
-    serve.set_defaults(run=cmd_serve)
+    serve.set_defaults(run=cmd_serve, parser=serve)
 
-    schema = commands.add_parser("schema", help="create the keyspace and tables")
+    schema = commands.add_parser("schema", help="create the keyspace and tables", allow_abbrev=False)
     add_store_arguments(schema)
-    schema.set_defaults(run=cmd_schema)
+    schema.set_defaults(run=cmd_schema, parser=schema)
 
-    status = commands.add_parser("status", help="show the live nodes")
+    status = commands.add_parser("status", help="show the live nodes", allow_abbrev=False)
     add_store_arguments(status)
-    status.set_defaults(run=cmd_status)
+    status.set_defaults(run=cmd_status, parser=status)
     return parser
 
 

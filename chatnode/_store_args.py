@@ -51,9 +51,16 @@ def add_store_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--consistency", default="LOCAL_QUORUM", choices=QUORUM_LEVELS)
     group.add_argument("--local-dc", default="datacenter1", type=_checked(parse_datacenter))
     group.add_argument("--replication-factor", type=_checked(_positive), default=3)
+    group.add_argument("--cql-username", metavar="NAME", help="log in to the cluster as NAME")
+    group.add_argument("--cql-password-file", metavar="PATH",
+                       help="the file holding --cql-username's password (never the password itself)")
+    group.add_argument("--cql-tls-ca", metavar="PEM", help="use TLS, trusting the CA certificates in PEM")
+    group.add_argument("--cql-tls-cert", metavar="PEM", help="this client's certificate, if the cluster asks")
+    group.add_argument("--cql-tls-key", metavar="PEM", help="the key of --cql-tls-cert (if not in that file)")
 
 
 def store_config_from_args(args: argparse.Namespace) -> StoreConfig:
+    """The config the flags name; ValueError for flags that do not go together."""
     return StoreConfig(
         path=args.store,
         contact_points=args.cql or (),
@@ -61,4 +68,9 @@ def store_config_from_args(args: argparse.Namespace) -> StoreConfig:
         consistency=args.consistency,
         local_dc=args.local_dc,
         replication_factor=args.replication_factor,
+        username=args.cql_username,
+        password_file=args.cql_password_file,
+        tls_ca=args.cql_tls_ca,
+        tls_cert=args.cql_tls_cert,
+        tls_key=args.cql_tls_key,
     )

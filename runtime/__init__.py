@@ -8,6 +8,7 @@ from ._actor import Actor, ActorRef, Stoppable
 from ._child import Restart
 from ._dynamic import DynamicSupervisor
 from ._errors import (
+    ActivationFailed,
     ActorCrashed,
     ActorDead,
     ActorError,
@@ -24,6 +25,7 @@ from ._supervisor import ChildInfo, ChildSpec, Strategy, Supervisor
 from ._timers import Timer, Timers
 
 __all__ = [
+    "ActivationFailed",
     "Actor",
     "ActorCrashed",
     "ActorDead",

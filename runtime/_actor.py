@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Hashable
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, ClassVar, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from ._errors import ActorError
 
 
 class Actor:
@@ -18,9 +21,18 @@ class Actor:
     Subclass per actor kind (with `__slots__`, to keep idle actors small). An
     exception escaping `started` or `receive` is a crash: the instance is dropped
     and whoever waits on it hears `ActorCrashed`. Cancellation is never a crash.
+    Nor is a `transient_errors` exception from `started` in a registry: see there.
     """
 
     __slots__ = ()
+
+    #: Exceptions of `started()` that say "not now" rather than "bug": the
+    #: store it loads from is down, say. A registry answers the mail waiting
+    #: on such an activation with `ActivationFailed` and counts no crash, so
+    #: an outage of what the actor depends on never exhausts the registry's
+    #: restart intensity; the next message simply tries again. (Nothing to do
+    #: with `Restart.TRANSIENT`, a supervisor's restart type.)
+    transient_errors: ClassVar[tuple[type[Exception], ...]] = ()
 
     async def started(self) -> None:
         """Initialise before the first message; a ref's sender never waits on a half-built actor."""
@@ -40,6 +52,16 @@ class Actor:
 
     async def stopping(self) -> None:
         """Clean up on passivation or graceful stop (not after a crash, not on cancellation)."""
+
+    def undelivered(self, message: object, error: ActorError) -> None:
+        """A tell queued for this instance will never be received: the
+        instance failed to start, crashed or was stopped first (`error`).
+
+        Asks hear `error` themselves, a tell's sender does not: an actor whose
+        senders wait for an answer by other means (a reply sent to a ref in
+        the message) answers here. Synchronous, and it must not raise: it
+        runs while the mailbox is being torn down. Default: nothing.
+        """
 
     def may_passivate(self) -> bool:
         """Whether a registry may passivate this idle instance now (default: yes).

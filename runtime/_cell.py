@@ -18,7 +18,7 @@ import trio
 
 from . import _deadlines as deadlines
 from ._actor import Actor
-from ._errors import ActorDead
+from ._errors import ActorDead, ActorError
 
 # Messages processed in one drain before yielding to other tasks: Trio does not
 # preempt, so a long mailbox must not starve the rest of the node.
@@ -114,17 +114,29 @@ class _Sender:
 class Cell:
     """Everything one actor instance needs between messages.
 
+    A mailbox holds at most `capacity` messages and, with a `cost`, at most
+    `budget` of it (bytes, say: `cost(message)` must be a pure, cheap function
+    of the message, as it is called when a message goes in and again when it
+    comes out). A message that costs more than the whole budget still goes
+    into an empty mailbox: a bound, never a wall.
+
     Invariants:
     - `busy` is True from the moment the owner is asked to run the cell until
       the owner finds it idle again; `schedule` is called only on False -> True.
-    - parked senders exist only while the mailbox is full: the drain moves one
-      sender's item in for each message it takes out, so order stays FIFO.
+    - parked senders exist only while the mailbox is non-empty and the next
+      one does not fit: the drain lets in, in order, every parked sender that
+      fits after each message it takes out, and a new message never passes a
+      parked one, so order stays FIFO.
+    - `used` is the cost of what `box` holds (0 without a `cost`).
     - `box` is None whenever the mailbox is empty and the cell is idle.
     """
 
     __slots__ = (
         "key",
         "capacity",
+        "budget",
+        "cost",
+        "used",
         "owner",
         "actor",
         "box",
@@ -136,9 +148,20 @@ class Cell:
         "idle_since",
     )
 
-    def __init__(self, key: Hashable, capacity: int, owner: Owner) -> None:
+    def __init__(
+        self,
+        key: Hashable,
+        capacity: int,
+        owner: Owner,
+        *,
+        budget: int = 0,
+        cost: Callable[[object], int] | None = None,
+    ) -> None:
         self.key = key
         self.capacity = capacity
+        self.budget = budget
+        self.cost = cost
+        self.used = 0
         self.owner = owner
         self.actor: Actor | None = None
         self.box: deque[object] | None = None
@@ -158,6 +181,11 @@ class Cell:
             box = self.box = deque()
         elif len(box) >= self.capacity:
             return False
+        if self.cost is not None:
+            cost = self.cost(item.message if type(item) is Ask else item)
+            if box and (self.senders or self.used + cost > self.budget):
+                return False
+            self.used += cost
         box.append(item)
         if not self.busy:
             self.busy = True
@@ -196,6 +224,8 @@ class Cell:
         done = 0
         while box and not self.stop:
             item = box.popleft()
+            if self.cost is not None:
+                self.used -= self.cost(item.message if type(item) is Ask else item)
             if self.senders:
                 self._admit(box)
             if type(item) is Ask:
@@ -226,31 +256,45 @@ class Cell:
         return True
 
     def _admit(self, box: deque[object]) -> None:
+        """Let parked senders in, oldest first, while the next one fits."""
         senders = self.senders
         assert senders is not None
         while senders:
-            sender = senders.popleft()
+            sender = senders[0]
             task = sender.task
-            if task is not None:
-                sender.task = None
-                box.append(sender.item)
-                trio.lowlevel.reschedule(task)
+            if task is None:  # it left while parked
+                senders.popleft()
+                continue
+            if len(box) >= self.capacity:
                 return
+            item = sender.item
+            if self.cost is not None:
+                cost = self.cost(item.message if type(item) is Ask else item)
+                if box and self.used + cost > self.budget:
+                    return
+                self.used += cost
+            senders.popleft()
+            sender.task = None
+            box.append(item)
+            trio.lowlevel.reschedule(task)
 
-    def die(self, error: Callable[[], Exception]) -> int:
+    def die(self, error: Callable[[], ActorError]) -> int:
         """Fail every waiter with a fresh `error()`; return how many tells were dropped.
 
-        Idempotent. Called with no await in between the crash or stop and the
-        owner forgetting the cell, so no message can slip into a dead mailbox.
+        Each dropped tell goes to the instance's `undelivered`, if there is an
+        instance. Idempotent. Called with no await in between the crash or
+        stop and the owner forgetting the cell, so no message can slip into a
+        dead mailbox.
         """
         if self.dead:
             return 0
         self.dead = True
         self.busy = True  # never schedule a dead cell again
-        self.actor = None
+        actor, self.actor = self.actor, None
         current, self.current = self.current, None
         box, self.box = self.box, None
         senders, self.senders = self.senders, None
+        self.used = 0
         if current is not None:
             current.resolve(outcome.Error(error()))
         dropped = 0
@@ -259,6 +303,8 @@ class Cell:
                 item.resolve(outcome.Error(error()))
             else:
                 dropped += 1
+                if actor is not None:
+                    actor.undelivered(item, error())
         for sender in senders or ():
             task = sender.task
             if task is not None:

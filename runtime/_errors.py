@@ -18,11 +18,14 @@ class ActorError(Exception):
 
 
 class MailboxFull(ActorError):
-    """`tell_nowait` found the mailbox at capacity; the message was not queued."""
+    """`tell_nowait` found the mailbox at capacity (in messages, or in bytes
+    when it has a byte budget); the message was not queued."""
 
-    def __init__(self, key: Hashable, capacity: int) -> None:
-        super().__init__(key, f"mailbox of actor {key!r} is full ({capacity} messages)")
+    def __init__(self, key: Hashable, capacity: int, budget: int | None = None) -> None:
+        limit = f"{capacity} messages" if budget is None else f"{capacity} messages or {budget} bytes"
+        super().__init__(key, f"mailbox of actor {key!r} is full ({limit})")
         self.capacity = capacity
+        self.budget = budget
 
 
 class ActorDead(ActorError):
@@ -31,6 +34,22 @@ class ActorDead(ActorError):
 
     def __init__(self, key: Hashable) -> None:
         super().__init__(key, f"actor {key!r} is not running")
+
+
+class ActivationFailed(ActorDead):
+    """The actor could not start for this message: its `started()` raised
+    `reason`, one of the errors its class declares transient (a store that is
+    down), not a bug.
+
+    Nothing was processed, and it counts as no crash: the next message
+    activates a fresh instance. An `ActorDead`, so a caller for whom "not
+    running now" already means "try again later" needs nothing more.
+    """
+
+    def __init__(self, key: Hashable, reason: BaseException) -> None:
+        ActorError.__init__(self, key, f"actor {key!r} could not start: {reason!r}")
+        self.reason = reason
+        self.__cause__ = reason
 
 
 class AskTimeout(ActorError, TimeoutError):

@@ -84,7 +84,7 @@ class LocalRef(ActorRef):
         if cell.dead:
             cell = self._resolve()
         if not cell.offer(message):
-            raise MailboxFull(self._key, cell.capacity)
+            raise MailboxFull(self._key, cell.capacity, None if cell.cost is None else cell.budget)
 
     async def ask(self, message: object, timeout: float) -> object:
         if type(message) not in MESSAGE_TYPES:

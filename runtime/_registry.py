@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import math
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from functools import partial
@@ -12,7 +13,7 @@ import trio
 
 from ._actor import Actor
 from ._cell import FINAL, PASSIVATE, RUNNING, Cell
-from ._errors import ActorCrashed, ActorDead, SupervisorGaveUp
+from ._errors import ActivationFailed, ActorCrashed, ActorDead, SupervisorGaveUp
 from ._intensity import RestartIntensity
 from ._ref import LocalRef
 from ._workers import WorkerPool
@@ -21,6 +22,10 @@ logger = logging.getLogger("runtime.registry")
 
 # Sweeps per `idle_after`: passivation is late by at most `idle_after / _SWEEPS`.
 _SWEEPS = 8
+
+# Seconds between two log lines about failed activations: an outage of what
+# actors start from fails every activation, and one line each would bury the log.
+_FAILURE_LOG_INTERVAL = 10.0
 
 
 class _State(enum.Enum):
@@ -38,13 +43,23 @@ class Registry:
     - Passivation: an instance idle for `idle_after` seconds gets `stopping()`
       and is dropped; messages sent meanwhile go to a fresh instance after it.
       One sweeper task serves the whole registry.
+    - Mailboxes: at most `mailbox_size` messages each and, with a `mail_cost`,
+      at most `mailbox_bytes` of that cost (see `Cell`); a full one makes
+      `tell` and `ask` wait and `tell_nowait` raise `MailboxFull`.
     - Crashes: an instance whose `started`, `receive` or `stopping` raises is
       logged once with its key, dropped with its queued messages (askers get
-      `ActorCrashed`), and the next message activates a fresh one. Like a
-      simple_one_for_one supervisor of transient children restarted on demand,
-      each crash counts as a restart: more than `intensity` within `period`
-      seconds and the registry stops every actor and raises `SupervisorGaveUp`
-      to its own supervisor.
+      `ActorCrashed`, dropped tells go to its `undelivered`), and the next
+      message activates a fresh one. Like a simple_one_for_one supervisor of
+      transient children restarted on demand, each crash counts as a
+      restart: more than `intensity` within `period` seconds and the
+      registry stops every actor and raises `SupervisorGaveUp` to its own
+      supervisor.
+    - Failed activations: a `started` that raises one of the actor's
+      `transient_errors` is no crash. Its mail is refused as for a crash, but
+      with `ActivationFailed`; nothing counts toward the intensity, and the
+      log gets a line every 10 s at most. So an outage of what the
+      actors start from (a store) never takes the registry, or anything
+      supervised with it, down; it recovers when the outage ends.
     - Stop: `request_stop()` stops every actor after its current message
       (concurrently, newest first), waiting up to `shutdown` seconds before
       cancelling the rest. Cancelling `run` stops everything at once. Either
@@ -60,6 +75,8 @@ class Registry:
         factory: Callable[[Hashable], Actor],
         *,
         mailbox_size: int = 64,
+        mailbox_bytes: int | None = None,
+        mail_cost: Callable[[object], int] | None = None,
         idle_after: float | None = 300.0,
         intensity: int = 20,
         period: float = 5.0,
@@ -67,11 +84,17 @@ class Registry:
     ) -> None:
         if mailbox_size < 1:
             raise ValueError("mailbox_size must be at least 1")
+        if (mailbox_bytes is None) != (mail_cost is None):
+            raise ValueError("mailbox_bytes and mail_cost go together")
+        if mailbox_bytes is not None and mailbox_bytes < 1:
+            raise ValueError("mailbox_bytes must be at least 1")
         if idle_after is not None and not idle_after > 0:
             raise ValueError("idle_after must be > 0, or None to never passivate")
         self.name = name
         self._factory = factory
         self._mailbox_size = mailbox_size
+        self._mailbox_bytes = mailbox_bytes or 0
+        self._mail_cost = mail_cost
         self._idle_after = idle_after
         self._intensity = RestartIntensity(intensity, period)
         self._shutdown = shutdown
@@ -88,6 +111,8 @@ class Registry:
         self._sweeper_wakeup: trio.Event | None = None
         self._sweeps = 0
         self._all_stopped: trio.Event | None = None
+        self._failed_activations = 0  # since the last line about them
+        self._failures_logged_at = -math.inf
 
     @property
     def running(self) -> bool:
@@ -142,7 +167,9 @@ class Registry:
             if self._state is not _State.RUNNING:
                 raise ActorDead(key)
             assert self._pool is not None
-            cell = self._cells[key] = Cell(key, self._mailbox_size, self._pool)
+            cell = self._cells[key] = Cell(
+                key, self._mailbox_size, self._pool, budget=self._mailbox_bytes, cost=self._mail_cost
+            )
         return cell
 
     def passivate(self, key: Hashable) -> None:
@@ -162,8 +189,12 @@ class Registry:
                         cell.die(partial(ActorDead, cell.key))
                         return
                     cell.stop = RUNNING  # a passivation asked before activation has nothing to stop
-                    cell.actor = self._factory(cell.key)
-                    await cell.actor.started()
+                    actor = cell.actor = self._factory(cell.key)
+                    try:
+                        await actor.started()
+                    except actor.transient_errors as exc:
+                        self._activation_failed(cell, exc)
+                        return
                 await cell.drain()
                 if cell.settle():
                     self._went_idle(cell)
@@ -198,6 +229,22 @@ class Registry:
             )
             self._gave_up = True
             self._stop.set()
+
+    def _activation_failed(self, cell: Cell, exc: Exception) -> None:
+        self._forget(cell)
+        cell.die(partial(ActivationFailed, cell.key, exc))
+        self._failed_activations += 1
+        now = trio.current_time()
+        if now - self._failures_logged_at >= _FAILURE_LOG_INTERVAL:
+            logger.warning(
+                "registry %r: %d activations failed (the latest, of %r: %s); their mail was refused",
+                self.name,
+                self._failed_activations,
+                cell.key,
+                exc,
+            )
+            self._failed_activations = 0
+            self._failures_logged_at = now
 
     def _forget(self, cell: Cell) -> None:
         key = cell.key

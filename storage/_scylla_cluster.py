@@ -7,11 +7,13 @@ any number of ScyllaStores and `trio.run()`s.
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Sequence
 
 from cassandra import ConsistencyLevel
+from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, Session
-from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
+from cassandra.policies import DCAwareRoundRobinPolicy, ExponentialReconnectionPolicy, TokenAwarePolicy
 from cassandra.query import PreparedStatement, tuple_factory
 
 from ._cql_schema import ADDED_COLUMNS, QUORUM_LEVELS, schema_statements
@@ -29,6 +31,13 @@ _SERIAL_FOR = {
 # The protocol version scylla-driver's own CI covers; ScyllaDB and Cassandra
 # 4+/5 both speak it.
 _PROTOCOL_VERSION = 4
+
+# Seconds between attempts to reach a node that went down, doubling up to
+# the maximum. The driver's default grows to 600 s: a node whose cluster
+# came back after a minute's outage would go on answering `unavailable`
+# for minutes more.
+_RECONNECT_DELAY = 1.0
+_RECONNECT_MAX_DELAY = 10.0
 
 
 class ScyllaCluster:
@@ -60,8 +69,15 @@ class ScyllaCluster:
         create_schema: bool = False,
         connect_timeout: float = 10.0,
         request_timeout: float = 10.0,
+        username: str | None = None,
+        password: str | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> ScyllaCluster:
         """Connect, and prepare the statements if the schema exists.
+
+        `username` and `password` log in (the cluster's PasswordAuthenticator);
+        `ssl_context` wraps every connection in TLS (storage.config builds
+        one that checks the node's certificate and host name).
 
         Raises Unavailable (one line) when no contact point answers within
         `connect_timeout`; the driver's threads are stopped again then, so a
@@ -91,6 +107,9 @@ class ScyllaCluster:
                 execution_profiles={EXEC_PROFILE_DEFAULT: profile},
                 connect_timeout=connect_timeout,
                 control_connection_timeout=connect_timeout,
+                reconnection_policy=ExponentialReconnectionPolicy(_RECONNECT_DELAY, _RECONNECT_MAX_DELAY),
+                auth_provider=None if username is None else PlainTextAuthProvider(username, password),
+                ssl_context=ssl_context,
             )
         except Exception as exc:
             error = translate(exc)

@@ -8,6 +8,9 @@ fresh data directory that is removed again when it stops.
 
 Set CHAT_TEST_CQL to a comma-separated host:port list to use an existing
 cluster (a real ScyllaDB) instead; `contact_points_from_env` reads it.
+
+A test of a store outage kills the node (`kill`, SIGKILL: what a crash does)
+and starts it again on the same data and ports (`start`).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ __all__ = [
     "CASSANDRA_VERSION",
     "CQL_ENV",
     "LocalCassandra",
+    "SUPERUSER",
     "TestDatabaseError",
     "cache_dir",
     "contact_points_from_env",
@@ -46,6 +50,8 @@ STOP_TIMEOUT_S = 30.0
 HEAP = "1G"
 _COMPLETE_MARKER = ".complete"
 _LOG_TAIL_LINES = 40
+#: The role PasswordAuthenticator creates on a fresh node (name, password).
+SUPERUSER = ("cassandra", "cassandra")
 
 Report = Callable[[str], None]
 
@@ -177,10 +183,19 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _cassandra_yaml(data: Path, storage_port: int, native_port: int) -> str:
+def _cassandra_yaml(
+    data: Path, storage_port: int, native_port: int, *, password_auth: bool, sync_commitlog: bool
+) -> str:
     # Everything not named here defaults to a directory under -Dcassandra.storagedir.
+    authenticator = "PasswordAuthenticator" if password_auth else "AllowAllAuthenticator"
+    # Batch: a write is acknowledged once its commit log section is marked,
+    # which is what replay after a crash reads. Periodic marks every 10 s, so
+    # a kill loses what the last 10 s acknowledged (on one replica).
+    periodic = "commitlog_sync: periodic\ncommitlog_sync_period: 10000ms"
+    commitlog = "commitlog_sync: batch" if sync_commitlog else periodic
     return f"""\
 cluster_name: chat-testdb
+authenticator: {authenticator}
 num_tokens: 1
 initial_token: 0
 partitioner: org.apache.cassandra.dht.Murmur3Partitioner
@@ -197,8 +212,7 @@ start_native_transport: true
 auto_bootstrap: false
 auto_snapshot: false
 snapshot_before_compaction: false
-commitlog_sync: periodic
-commitlog_sync_period: 10000ms
+{commitlog}
 data_file_directories:
   - {data / "data"}
 commitlog_directory: {data / "commitlog"}
@@ -283,16 +297,29 @@ class LocalCassandra:
 
     Use as a context manager. The node runs in its own process group so a
     Ctrl-C meant for the tests does not kill it mid-run; stop() ends the group
-    and deletes the data directory, whatever happened in between.
+    and deletes the data directory, whatever happened in between. With
+    `password_auth` it wants a login (PasswordAuthenticator; `SUPERUSER`).
+    With `sync_commitlog` every write it acknowledges survives `kill` (a
+    little slower); without, a kill loses the last 10 s of writes, as a
+    crash of a single replica would.
     """
 
-    def __init__(self, report: Report = _report_to_stderr, *, full_jit: bool = False) -> None:
+    def __init__(
+        self,
+        report: Report = _report_to_stderr,
+        *,
+        full_jit: bool = False,
+        password_auth: bool = False,
+        sync_commitlog: bool = False,
+    ) -> None:
         # Without the optimising (C2) compiler the node starts on about half
         # the CPU time, which is what a test run on two cores waits for.
         # full_jit is for runs long enough to repay C2's compiling; chatbench's
         # are not on two cores (its Cassandra runs measured worse with it).
         self._report = report
         self._full_jit = full_jit
+        self._password_auth = password_auth
+        self._sync_commitlog = sync_commitlog
         self._process: subprocess.Popen[bytes] | None = None
         self._data: Path | None = None
         self._port: int | None = None
@@ -306,13 +333,18 @@ class LocalCassandra:
         return ("127.0.0.1", self._port)
 
     def start(self) -> None:
-        """Start the node and return once it answers CQL; on failure nothing is left behind."""
+        """Start the node and return once it answers CQL; on failure nothing is left behind.
+
+        After `kill`, the node starts again on the data and ports it had.
+        """
         if self._process is not None:
             raise TestDatabaseError("the test database is already running")
         _driver()
         home = fetch(self._report)
         began = time.monotonic()
         try:
+            if self._data is None:
+                self._configure()
             self._launch(home)
             self._await_cql(began)
         except BaseException:
@@ -324,6 +356,14 @@ class LocalCassandra:
             f"test database: Cassandra {self.release_version} on {host}:{port}"
             f" ready in {self.startup_seconds:.1f} s"
         )
+
+    def kill(self) -> None:
+        """SIGKILL the node, as a crash would; its data and ports stay for `start`."""
+        process, self._process = self._process, None
+        if process is None:
+            raise TestDatabaseError("the test database is not running")
+        _signal_group(process, signal.SIGKILL)
+        process.wait()
 
     def stop(self) -> None:
         """End the node (SIGTERM, then SIGKILL after a grace period) and delete its data."""
@@ -357,17 +397,23 @@ class LocalCassandra:
     ) -> None:
         self.stop()
 
-    def _launch(self, home: Path) -> None:
-        java = _java()
+    def _configure(self) -> None:
         self._data = data = Path(tempfile.mkdtemp(prefix="chat-testdb-"))
         storage_port = _free_port()
         self._port = native_port = _free_port()
         while native_port == storage_port:
             self._port = native_port = _free_port()
-        config = data / "cassandra.yaml"
-        config.write_text(_cassandra_yaml(data, storage_port, native_port))
-        logback = data / "logback.xml"
-        logback.write_text(_logback_xml(data / "system.log"))
+        config = _cassandra_yaml(
+            data, storage_port, native_port, password_auth=self._password_auth, sync_commitlog=self._sync_commitlog
+        )
+        (data / "cassandra.yaml").write_text(config)
+        (data / "logback.xml").write_text(_logback_xml(data / "system.log"))
+
+    def _launch(self, home: Path) -> None:
+        java = _java()
+        assert self._data is not None
+        data = self._data
+        config, logback = data / "cassandra.yaml", data / "logback.xml"
         command = [
             java,
             f"-Xms{HEAP}",
@@ -388,13 +434,14 @@ class LocalCassandra:
             "-Dcassandra.load_ring_state=false",
             "-Dcassandra.skip_sync=true",
             "-Dcassandra.shutdown_announce_in_ms=0",
+            "-Dcassandra.superuser_setup_delay_ms=0",
             "-Dchronicle.analytics.disable=true",
             "-Dio.netty.tryReflectionSetAccessible=true",
             "-cp",
             str(home / "lib" / "*"),
             "org.apache.cassandra.service.CassandraDaemon",
         ]
-        with open(data / "output.log", "wb") as output:
+        with open(data / "output.log", "ab") as output:
             self._process = subprocess.Popen(
                 command,
                 cwd=data,
@@ -421,7 +468,7 @@ class LocalCassandra:
             # (almost) ready; probing the socket first keeps the driver from
             # logging a warning for every attempt before that.
             if _accepts(self._port):
-                version = _release_version("127.0.0.1", self._port)
+                version = _release_version("127.0.0.1", self._port, login=self._password_auth)
                 if version is not None:
                     self.release_version = version
                     return
@@ -455,8 +502,9 @@ def _accepts(port: int) -> bool:
         return False
 
 
-def _release_version(host: str, port: int) -> str | None:
+def _release_version(host: str, port: int, *, login: bool) -> str | None:
     driver, policies = _driver()
+    from cassandra.auth import PlainTextAuthProvider
     profile = driver.ExecutionProfile(
         load_balancing_policy=policies.DCAwareRoundRobinPolicy(local_dc=DATACENTER),
         request_timeout=10,
@@ -467,6 +515,8 @@ def _release_version(host: str, port: int) -> str | None:
         protocol_version=4,
         execution_profiles={driver.EXEC_PROFILE_DEFAULT: profile},
         connect_timeout=5,
+        # Until the superuser exists, logging in fails: not ready yet.
+        auth_provider=PlainTextAuthProvider(*SUPERUSER) if login else None,
     )
     try:
         session = cluster.connect()

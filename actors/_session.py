@@ -49,6 +49,7 @@ from protocol import (
 )
 
 from ._accounts import Accounts
+from ._admission import PeerTicket
 from ._failures import RequestFailed
 from ._grants import DeviceGrant
 from ._handlers import Handlers
@@ -146,8 +147,11 @@ class DeviceSession:
         handlers: Handlers,
         *,
         outbound_queue: int,
+        peer: PeerTicket,
     ) -> None:
         self._ws = ws
+        # Its place in its address's counts, until `auth` succeeds.
+        self._peer = peer
         self._services = services
         self._accounts = accounts
         self._outbound_queue = outbound_queue
@@ -425,6 +429,7 @@ class DeviceSession:
             raise grant  # a connection cap of the device or the user
         assert isinstance(grant, DeviceGrant)
         self._grant = grant
+        self._peer.authenticated()
         self._protocol.authenticated(device.user, device.device)
         return AuthResult(device.user, device.device, self._services.limits.heartbeat)
 

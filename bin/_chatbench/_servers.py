@@ -40,6 +40,10 @@ NODE_ID = 1
 #: otherwise cap pingpong and throughput at 20 messages/s per sender.
 SEND_LIMIT_FLAGS = ("--send-rate", "1000000", "--send-burst", "1000000")
 
+#: The caps per peer address, raised likewise: every simulated device
+#: connects from 127.0.0.1, and the storm reconnects thousands at once.
+PEER_LIMIT_FLAGS = ("--max-handshakes-per-ip", "1000000", "--max-unauthenticated-per-ip", "1000000")
+
 _URL = re.compile(r"listening on (ws://[^\s,]+)")
 
 
@@ -141,7 +145,7 @@ def node_command(store: StoreSpec, extra: Sequence[str] = ()) -> list[str]:
     return [
         sys.executable, str(CHATNODE), "serve",
         "--host", "127.0.0.1", "--port", "0", "--node-id", str(NODE_ID),
-        *SEND_LIMIT_FLAGS, *extra, *store.node_args(),
+        *SEND_LIMIT_FLAGS, *PEER_LIMIT_FLAGS, *extra, *store.node_args(),
     ]  # fmt: skip
 
 

@@ -131,6 +131,11 @@ class Gateway:
     def connections(self) -> int:
         return len(self._live)
 
+    @property
+    def peers(self) -> PeerCounts:
+        """Connections per peer address in their handshake and unauthenticated (read, don't change)."""
+        return self._peers
+
     async def drain(self, retry_ms: int, timeout: float) -> None:
         """Stop accepting; give every device `bye` (draining) once its sends are answered."""
         self._listener.cancel()

@@ -88,7 +88,10 @@ class UserActor(Actor):
     async def _attach(self, attach: Attach) -> DeviceGrant | RequestFailed:
         """Admit a session of `attach.device` under the caps: its grant, or the refusal."""
         await self._forget_dead_sessions()
-        admitted = self._grants.admit(attach.device, list(self._sessions.values()), trio.current_time())
+        # Not counting the session itself: an `auth` retried after its Attach
+        # timed out finds that Attach here, late, but already counted.
+        others = [device for session, device in self._sessions.items() if session != attach.session]
+        admitted = self._grants.admit(attach.device, others, trio.current_time())
         if isinstance(admitted, ConnectionsCapped):
             self._services.security.record(
                 SecurityEvent.CONNECTION_REFUSED,

@@ -261,7 +261,9 @@ class Gateway:
             await _refuse(ws, "node draining, try another")
             return False
         if len(self._live) >= self.max_connections:
-            log.warning("connection limit reached, refusing %s", ws.remote)
+            self._services.security.record(
+                SecurityEvent.CONNECTION_REFUSED, cap="max_connections", limit=self.max_connections, peer=ws.remote
+            )
             await _refuse(ws, "node full, try another")
             return False
         return True

@@ -5,6 +5,7 @@
 Store it is given.
 """
 
+from ._gateway import server_tls_context
 from ._node import Node, NodeConfig, wall_clock_ms
 
-__all__ = ["Node", "NodeConfig", "wall_clock_ms"]
+__all__ = ["Node", "NodeConfig", "server_tls_context", "wall_clock_ms"]

@@ -11,17 +11,34 @@ session's supervisor in OTP's terms, for a temporary child: at most
 later), and a session that crashes is logged once and closes its own
 connection, nothing else (an exception escaping the task would end the
 gateway). Cancelling the gateway cancels every session.
+
+Admission happens at three doors, cheapest first. At accept, the peer's
+address must be under its caps of connections in their handshake and not
+yet authenticated (`PeerCounts`); if not, the connection is answered
+HTTP 503 and closed before any handshake work (under TLS, closed at once:
+an answer would take the very TLS handshake the cap is there to spare).
+After the handshake, the node must have room (`max_connections`, itself
+bounded by the open files limit, raised to the hard limit at start) and not
+be draining, or it closes with 1013. At `auth`, the user's actor applies the
+per-device and per-user caps (`_grants.py`).
+
+With a TLS context the listener serves `wss://`: each accepted stream is
+wrapped in a `trio.SSLStream` before the WebSocket handshake, and
+`handshake_timeout` bounds both handshakes together.
 """
 
 from __future__ import annotations
 
 import logging
+import ssl
 
 import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection, wrap_server_stream
 
 from ._accounts import Accounts
+from ._admission import PeerCounts, PeerRefused, PeerTicket, connection_budget, peer_key, raise_descriptor_limit
 from ._handlers import Handlers
+from ._security import SecurityEvent
 from ._services import Services
 from ._session import BYE_GRACE, DeviceSession
 
@@ -31,6 +48,32 @@ RESOURCE = "/v1"
 
 #: WebSocket close code for "try again later" (RFC 6455 registry).
 TRY_AGAIN_LATER = 1013
+
+_TURNED_AWAY_BODY = b"too many connections from this address, try again later\n"
+
+#: The answer to a connection over its address's caps, written before its
+#: request is read (a server may answer early; RFC 9112 9.3).
+SERVICE_UNAVAILABLE = (
+    b"HTTP/1.1 503 Service Unavailable\r\n"
+    b"Retry-After: 1\r\n"
+    b"Content-Type: text/plain\r\n"
+    b"Content-Length: %d\r\n"
+    b"Connection: close\r\n\r\n%s" % (len(_TURNED_AWAY_BODY), _TURNED_AWAY_BODY)
+)
+
+#: Bytes read from a turned-away peer at once while waiting for it to close.
+_DISCARD_CHUNK = 16 * 1024
+
+
+def server_tls_context(cert: str, key: str) -> ssl.SSLContext:
+    """The TLS context of a node serving `wss://` with this certificate chain and key (PEM files).
+
+    Python's defaults for a server (TLS 1.2 and later, its cipher choice);
+    raises OSError (ssl.SSLError, FileNotFoundError, ...) if they cannot be loaded.
+    """
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return context
 
 
 class Gateway:
@@ -43,17 +86,24 @@ class Gateway:
         host: str,
         port: int,
         max_connections: int,
+        max_handshakes_per_ip: int,
+        max_unauthenticated_per_ip: int,
         outbound_queue: int,
         handshake_timeout: float,
+        tls: ssl.SSLContext | None,
     ) -> None:
         self._services = services
         self._accounts = accounts
         self._handlers = handlers
         self._host = host
         self._port = port
-        self._max_connections = max_connections
+        self._configured_connections = max_connections
+        # What the open files limit allows of it, from `run` on.
+        self.max_connections = max_connections
+        self._peers = PeerCounts(max_handshakes_per_ip, max_unauthenticated_per_ip)
         self._outbound_queue = outbound_queue
         self._handshake_timeout = handshake_timeout
+        self._tls = tls
         self._listener = trio.CancelScope()
         # Sessions running now: the connection limit counts them, drain and
         # the idle sweep walk them.
@@ -62,6 +112,9 @@ class Gateway:
 
     async def run(self, *, task_status: trio.TaskStatus[Gateway] = trio.TASK_STATUS_IGNORED) -> None:
         self._listener = trio.CancelScope()  # a fresh one per run: a scope is entered once
+        descriptors = raise_descriptor_limit()
+        self.max_connections = connection_budget(self._configured_connections, descriptors)
+        log.info("accepting at most %d connections (open files limit %s)", self.max_connections, descriptors)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._close_idle_sessions)
             self.port = await nursery.start(self._listen, nursery)
@@ -77,6 +130,11 @@ class Gateway:
     @property
     def connections(self) -> int:
         return len(self._live)
+
+    @property
+    def peers(self) -> PeerCounts:
+        """Connections per peer address in their handshake and unauthenticated (read, don't change)."""
+        return self._peers
 
     async def drain(self, retry_ms: int, timeout: float) -> None:
         """Stop accepting; give every device `bye` (draining) once its sends are answered."""
@@ -99,7 +157,29 @@ class Gateway:
                 session.close_if_idle(now)
 
     async def _connection(self, stream: trio.SocketStream) -> None:
-        """One TCP connection: the WebSocket handshake, then the device's session.
+        """One TCP connection: counted under its peer's address, or turned away."""
+        try:
+            key = peer_key(stream.socket.getpeername()[0])
+        except OSError:  # gone before it was looked at
+            await trio.aclose_forcefully(stream)
+            return
+        ticket = self._peers.open(key)
+        if isinstance(ticket, PeerRefused):
+            self._services.security.record(
+                SecurityEvent.CONNECTION_REFUSED, cap=f"{ticket.cap}_per_ip", limit=ticket.limit, peer=key
+            )
+            try:
+                await self._turn_away(stream)
+            finally:
+                await trio.aclose_forcefully(stream)
+            return
+        try:
+            await self._serve(stream, ticket)
+        finally:
+            ticket.close()
+
+    async def _serve(self, stream: trio.SocketStream, ticket: PeerTicket) -> None:
+        """The TLS and WebSocket handshakes, then the device's session.
 
         A single nursery holds the connection's reader task and the
         session's writer and request tasks, so ending the session (cancelling
@@ -110,6 +190,8 @@ class Gateway:
         try:
             async with trio.open_nursery() as connection:
                 ws = await self._handshake(stream, connection)
+                if ws is not None:
+                    ticket.handshaken()
                 if ws is not None and await self._admitted(ws):
                     session = DeviceSession(
                         ws,
@@ -117,6 +199,7 @@ class Gateway:
                         self._accounts,
                         self._handlers,
                         outbound_queue=self._outbound_queue,
+                        peer=ticket,
                     )
                     self._live.add(session)
                     await session.run(connection)
@@ -131,21 +214,44 @@ class Gateway:
             await trio.aclose_forcefully(stream)
 
     async def _handshake(self, stream: trio.SocketStream, connection: trio.Nursery) -> WebSocketConnection | None:
-        """The opening handshake, within `handshake_timeout`: the WebSocket, or None if refused or gone."""
+        """The TLS and opening handshakes, within `handshake_timeout`: the WebSocket, or None if refused or gone."""
         with trio.move_on_after(self._handshake_timeout):
-            # A peer gone before the handshake's answer is written raises here:
-            # it must end this connection only.
+            # A peer gone before the handshake's answer is written raises here,
+            # and one that fails TLS (plain HTTP, a certificate it rejects)
+            # breaks the SSLStream: either must end this connection only.
             try:
+                transport: trio.abc.Stream = stream
+                if self._tls is not None:
+                    transport = trio.SSLStream(stream, self._tls, server_side=True, https_compatible=True)
+                    await transport.do_handshake()
                 request = await wrap_server_stream(
-                    connection, stream, max_message_size=self._services.limits.max_message_bytes
+                    connection, transport, max_message_size=self._services.limits.max_message_bytes
                 )
                 if request.path != RESOURCE:
                     await request.reject(404, body=b"the chat protocol is served at /v1\n")
                     return None
                 return await request.accept()
-            except ConnectionClosed:
+            except (ConnectionClosed, trio.BrokenResourceError):
                 return None
         return None
+
+    async def _turn_away(self, stream: trio.SocketStream) -> None:
+        """Refuse a connection before its handshake: a 503 in plain HTTP; under TLS, nothing.
+
+        Then wait, at most BYE_GRACE, for the peer to close, reading what it
+        sent: closing with its request unread would reset the connection,
+        and a reset may discard the 503 before the peer has read it.
+        """
+        if self._tls is not None:
+            return
+        with trio.move_on_after(BYE_GRACE):
+            try:
+                await stream.send_all(SERVICE_UNAVAILABLE)
+                await stream.send_eof()
+                while await stream.receive_some(_DISCARD_CHUNK):
+                    pass
+            except trio.BrokenResourceError:
+                pass  # reset by the peer: nothing left to wait for
 
     async def _admitted(self, ws: WebSocketConnection) -> bool:
         """Whether the node takes this device now; if not, it is told 1013 (try another)."""
@@ -154,8 +260,10 @@ class Gateway:
             # told every session it knows of.
             await _refuse(ws, "node draining, try another")
             return False
-        if len(self._live) >= self._max_connections:
-            log.warning("connection limit reached, refusing %s", ws.remote)
+        if len(self._live) >= self.max_connections:
+            self._services.security.record(
+                SecurityEvent.CONNECTION_REFUSED, cap="max_connections", limit=self.max_connections, peer=ws.remote
+            )
             await _refuse(ws, "node full, try another")
             return False
         return True

@@ -132,7 +132,12 @@ class BlocksChanged:
 
 @frozen
 class Attach:
-    """Ask: a device session of this user is live; deliver to it from now on."""
+    """Ask: a device session of this user is live; deliver to it from now on.
+
+    -> the device's DeviceGrant (its send bucket, shared by all of the
+    device's connections), or RequestFailed (`rate_limited`) when the device
+    or the user already has as many connections as the limits allow.
+    """
 
     device: int
     session: ActorRef

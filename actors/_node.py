@@ -27,6 +27,7 @@ serves again by itself as soon as the store answers.
 from __future__ import annotations
 
 import logging
+import ssl
 import sys
 import time
 from collections.abc import Callable
@@ -63,9 +64,20 @@ class NodeConfig:
     limits: Limits = field(factory=Limits)
     #: Frames queued for one device before it counts as a slow consumer.
     outbound_queue: int = 1024
+    #: Connections at once; lowered at start to what the open files limit
+    #: (raised to its hard limit) leaves after a reserve (`_admission.py`).
     max_connections: int = 100_000
-    #: Seconds a new connection has to finish its WebSocket handshake.
+    #: Connections from one peer address (an IPv6 /64) in their handshake,
+    #: and not yet authenticated (those in their handshake included); more
+    #: are answered HTTP 503 before any handshake. A thousand devices
+    #: reconnecting behind one NAT fit in the second; a slowloris from one
+    #: address stops at the first.
+    max_handshakes_per_ip: int = 64
+    max_unauthenticated_per_ip: int = 256
+    #: Seconds a new connection has to finish its handshakes, TLS and WebSocket together.
     handshake_timeout: float = 10.0
+    #: Serve `wss://` with this context (`server_tls_context`); None: plain `ws://`.
+    tls: ssl.SSLContext | None = None
     #: How long a request waits for a user or channel actor.
     ask_timeout: float = 10.0
     #: Seconds SIGTERM waits for in-flight sends before closing anyway.
@@ -124,8 +136,11 @@ class Node:
             host=config.host,
             port=config.port,
             max_connections=config.max_connections,
+            max_handshakes_per_ip=config.max_handshakes_per_ip,
+            max_unauthenticated_per_ip=config.max_unauthenticated_per_ip,
             outbound_queue=config.outbound_queue,
             handshake_timeout=config.handshake_timeout,
+            tls=config.tls,
         )
         self._started = clock_ms()
         self._tree = Supervisor(
@@ -158,7 +173,8 @@ class Node:
 
     @property
     def url(self) -> str:
-        return f"ws://{self.config.host}:{self.gateway.port}{RESOURCE}"
+        scheme = "ws" if self.config.tls is None else "wss"
+        return f"{scheme}://{self.config.host}:{self.gateway.port}{RESOURCE}"
 
     async def run(self, *, task_status: trio.TaskStatus[Node] = trio.TASK_STATUS_IGNORED) -> None:
         """Run the tree; `started` once the node listens. Returns after `drain()`."""

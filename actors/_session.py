@@ -49,9 +49,12 @@ from protocol import (
 )
 
 from ._accounts import Accounts
+from ._admission import PeerTicket
 from ._failures import RequestFailed
+from ._grants import DeviceGrant
 from ._handlers import Handlers
 from ._mail import Attach, Detach, Disconnect, Hangup, Outgoing, Post, PostReply
+from ._security import SecurityEvent
 from ._services import Services
 
 log = logging.getLogger(__name__)
@@ -144,8 +147,11 @@ class DeviceSession:
         handlers: Handlers,
         *,
         outbound_queue: int,
+        peer: PeerTicket,
     ) -> None:
         self._ws = ws
+        # Its place in its address's counts, until `auth` succeeds.
+        self._peer = peer
         self._services = services
         self._accounts = accounts
         self._outbound_queue = outbound_queue
@@ -167,6 +173,9 @@ class DeviceSession:
         # never have a waiter, and three Events and a Semaphore each were a
         # kilobyte per idle device.
         self._change: trio.Event | None = None
+        # The device's grant from its user's actor, from a successful `auth`:
+        # the send bucket all of the device's connections spend.
+        self._grant: DeviceGrant | None = None
 
     @property
     def user(self) -> int | None:
@@ -411,18 +420,31 @@ class DeviceSession:
         try:
             # Before `ok`: every message stored after this reaches the device
             # live, every one before it is there for the `sync` that follows.
-            await self._services.user_ref(device.user).ask(
+            grant = await self._services.user_ref(device.user).ask(
                 Attach(device.device, self._ref), self._services.ask_timeout
             )
         except (AskTimeout, ActorDead) as exc:
             raise RequestFailed(ErrorCode.UNAVAILABLE, f"cannot attach the device now: {exc}") from None
+        if isinstance(grant, RequestFailed):
+            raise grant  # a connection cap of the device or the user
+        assert isinstance(grant, DeviceGrant)
+        self._grant = grant
+        self._peer.authenticated()
         self._protocol.authenticated(device.user, device.device)
         return AuthResult(device.user, device.device, self._services.limits.heartbeat)
 
     async def _post(self, request: SendRequest) -> None:
-        assert self._ref is not None
+        assert self._ref is not None and self._grant is not None
         user, device = self._protocol.user, self._protocol.device
         assert user is not None and device is not None
+        # After validation (the protocol session's), so a refused send costs
+        # the device no token; before the channel, so a throttled one costs
+        # the node nothing more.
+        retry = self._grant.take_send(trio.current_time())
+        if retry is not None:
+            self._services.security.record(SecurityEvent.THROTTLED, request="send", user=user, device=device)
+            self._reply(Err(request.id, ErrorCode.RATE_LIMITED, retry=retry))
+            return
         post = Post(
             sender=user,
             device=device,

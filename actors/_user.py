@@ -10,15 +10,23 @@ Presence is the user's, not a device's: it changes when the first device
 arrives and, debounced, when the last one has been gone for the idle
 timeout (`PresenceDebounce`). Only then are the user's contacts told, and
 only those of them who are online.
+
+The user's actor is also where limits per device and per user are kept,
+since it is the one place that sees all of a user's connections on this
+node: `Attach` is answered with the device's `DeviceGrant` (its shared send
+bucket), or refused when the device or the user is at its connection cap
+(`UserGrants`).
 """
 
 from __future__ import annotations
 
 import logging
 
+import trio
+
 from runtime import Actor, ActorRef, Timer
 from storage import StoreError
-from protocol import PresenceEvent, UserPresence, encode
+from protocol import ErrorCode, PresenceEvent, UserPresence, encode
 
 from ._mail import (
     Attach,
@@ -30,14 +38,17 @@ from ._mail import (
     PresenceDeadline,
     PresenceQuery,
 )
+from ._failures import RequestFailed
+from ._grants import ConnectionsCapped, DeviceGrant, UserGrants
 from ._presence import PresenceChange, PresenceDebounce
+from ._security import SecurityEvent
 from ._services import Services
 
 log = logging.getLogger(__name__)
 
 
 class UserActor(Actor):
-    __slots__ = ("_id", "_services", "_sessions", "_presence", "_timer")
+    __slots__ = ("_id", "_services", "_sessions", "_grants", "_presence", "_timer")
 
     def __init__(self, user_id: int, services: Services) -> None:
         self._id = user_id
@@ -45,6 +56,7 @@ class UserActor(Actor):
         # session ref -> its device. One device may hold several connections
         # (a reconnect racing the old socket's close); each gets every frame.
         self._sessions: dict[ActorRef, int] = {}
+        self._grants = UserGrants(services.limits)
         self._presence = PresenceDebounce(grace_ms=services.limits.idle_timeout * 1000)
         self._timer: Timer | None = None
 
@@ -56,9 +68,7 @@ class UserActor(Actor):
         if isinstance(message, Deliver):
             await self._deliver(message)
         elif isinstance(message, Attach):
-            self._sessions[message.session] = message.device
-            self._cancel_timer()
-            await self._publish(self._presence.attached(self._services.clock_ms()))
+            return await self._attach(message)
         elif isinstance(message, Detach):
             if self._sessions.pop(message.session, None) is not None:
                 await self._gone(message.device)
@@ -74,6 +84,38 @@ class UserActor(Actor):
         else:
             raise TypeError(f"user actor got {message!r}")
         return None
+
+    async def _attach(self, attach: Attach) -> DeviceGrant | RequestFailed:
+        """Admit a session of `attach.device` under the caps: its grant, or the refusal."""
+        await self._forget_dead_sessions()
+        # Not counting the session itself: an `auth` retried after its Attach
+        # timed out finds that Attach here, late, but already counted.
+        others = [device for session, device in self._sessions.items() if session != attach.session]
+        admitted = self._grants.admit(attach.device, others, trio.current_time())
+        if isinstance(admitted, ConnectionsCapped):
+            self._services.security.record(
+                SecurityEvent.CONNECTION_REFUSED,
+                cap=f"connections_per_{admitted.cap}",
+                limit=admitted.limit,
+                user=self._id,
+                device=attach.device,
+            )
+            return RequestFailed(
+                ErrorCode.RATE_LIMITED,
+                f"this {admitted.cap} has {admitted.limit} connections already",
+                retry_ms=admitted.retry_ms,
+            )
+        self._sessions[attach.session] = attach.device
+        self._cancel_timer()
+        await self._publish(self._presence.attached(self._services.clock_ms()))
+        return admitted
+
+    async def _forget_dead_sessions(self) -> None:
+        """Sessions that ended without a `Detach` (its tell found the mailbox full) hold no slot."""
+        for session, device in list(self._sessions.items()):
+            if not session.alive:
+                del self._sessions[session]
+                await self._gone(device)
 
     async def _deliver(self, deliver: Deliver) -> None:
         outgoing = Outgoing(deliver.frame)

@@ -1,6 +1,6 @@
 """chatnode: run and operate a chat node.
 
-    chatnode serve [--host H] [--port P] [--store embedded:PATH | --cql HOST:PORT,... --keyspace K]
+    chatnode serve [--host H] [--port P] [--tls-cert PEM --tls-key PEM] [--store PATH | --cql HOST:PORT,... --keyspace K]
     chatnode schema --cql HOST:PORT,... --keyspace K [--replication-factor N]
     chatnode status [--cql ... | --store ...]
 
@@ -22,7 +22,7 @@ from contextlib import contextmanager
 import attrs
 import trio
 
-from actors import Node, NodeConfig
+from actors import Node, NodeConfig, server_tls_context
 from protocol import Limits
 from storage import Store, StoreError
 from storage.config import StoreConfig, StoreConfigError, open_store
@@ -140,12 +140,25 @@ async def serve(config: NodeConfig, store_config: StoreConfig) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     store_config = _store_config(args)
+    if (args.tls_cert is None) != (args.tls_key is None):
+        print("chatnode: --tls-cert and --tls-key go together", file=sys.stderr)
+        return 2
+    tls = None
+    if args.tls_cert is not None:
+        try:
+            tls = server_tls_context(args.tls_cert, args.tls_key)
+        except OSError as exc:
+            print(f"chatnode: cannot use the TLS certificate and key: {exc}", file=sys.stderr)
+            return 2
     config = NodeConfig(
         host=args.host,
         port=args.port,
         node_id=args.node_id,
         limits=_limits(args),
         drain_timeout=args.drain_timeout,
+        max_handshakes_per_ip=args.max_handshakes_per_ip,
+        max_unauthenticated_per_ip=args.max_unauthenticated_per_ip,
+        tls=tls,
     )
     try:
         trio.run(serve, config, store_config)
@@ -223,6 +236,21 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8765, help="listen port (default 8765; 0 picks one)")
     serve.add_argument("--node-id", type=int, default=1, help="this node's id, unique in the cluster (0..1023)")
     serve.add_argument("--drain-timeout", type=float, default=10.0, help="seconds SIGTERM waits for in-flight sends")
+    serve.add_argument("--tls-cert", help="PEM certificate chain: serve wss:// (with --tls-key)")
+    serve.add_argument("--tls-key", help="PEM private key of --tls-cert")
+    node_defaults = attrs.fields(NodeConfig)
+    serve.add_argument(
+        "--max-handshakes-per-ip",
+        type=int,
+        default=node_defaults.max_handshakes_per_ip.default,
+        help="connections in their handshake per address (default %(default)s)",
+    )
+    serve.add_argument(
+        "--max-unauthenticated-per-ip",
+        type=int,
+        default=node_defaults.max_unauthenticated_per_ip.default,
+        help="connections not yet authenticated per address (default %(default)s)",
+    )
     serve.add_argument("--max-body-chars", type=int)
     serve.add_argument("--max-group-members", type=int)
     serve.add_argument("--max-message-bytes", type=int, help="largest WebSocket message (default 1 MiB)")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import random
+import ssl
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 import trio
@@ -100,6 +101,8 @@ class ClientOptions:
     connect_timeout: float = field(default=10.0, validator=_seconds)
     close_timeout: float = field(default=5.0, validator=_seconds)
     max_message_size: int = field(default=64 * 2**20, validator=_count)
+    ssl_context: ssl.SSLContext | None = None
+    """Verifies a ``wss://`` node; None trusts the system's CAs."""
 
 
 @define(eq=False)
@@ -323,6 +326,7 @@ class ChatClient(SessionApi):
             connect_timeout=o.connect_timeout,
             close_timeout=o.close_timeout,
             max_message_size=o.max_message_size,
+            ssl_context=o.ssl_context,
         )
 
     async def _handshake(self, conn: Connection) -> tuple[ChannelInfo, ...]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+import ssl
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Protocol
@@ -124,15 +125,19 @@ class Connection(SessionApi):
         connect_timeout: float = 10.0,
         close_timeout: float = 5.0,
         max_message_size: int = 64 * 2**20,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> AsyncIterator[Connection]:
-        """Connect to `url` (e.g. ``ws://host:8765/v1``); closes the connection on exit.
+        """Connect to `url` (e.g. ``ws://host:8765/v1``, or ``wss://`` for TLS); closes the connection on exit.
 
         Events go to `on_event` if given, else to the `events()` channel of
         `event_buffer` entries, and the connection is dropped if it fills up.
         At most `max_in_flight` requests await replies; more callers wait.
         `max_message_size` bounds one frame from the node (a sync page of
         large messages is the biggest); a larger one ends the connection.
-        Raises ConnectionLost if the node cannot be reached.
+        `ssl_context` verifies a ``wss://`` node (the system's CAs when None;
+        `ssl.create_default_context(cafile=...)` for a private CA).
+        Raises ConnectionLost if the node cannot be reached, or its
+        certificate is not trusted.
         """
         events_in: trio.MemorySendChannel[ServerEvent] | None = None
         events: trio.MemoryReceiveChannel[ServerEvent] | None = None
@@ -144,9 +149,9 @@ class Connection(SessionApi):
             try:
                 with trio.fail_after(connect_timeout):
                     ws = await trio_websocket.connect_websocket_url(
-                        nursery, url, max_message_size=max_message_size
+                        nursery, url, ssl_context, max_message_size=max_message_size
                     )
-            except (OSError, trio_websocket.HandshakeError, trio.TooSlowError) as exc:
+            except (OSError, trio.BrokenResourceError, trio_websocket.HandshakeError, trio.TooSlowError) as exc:
                 raise ConnectionLost(f"cannot connect to {url}: {exc!r}") from exc
             conn = cls(
                 ws,

@@ -42,6 +42,11 @@ class TokenBucket:
             return True
         return False
 
+    def full(self, now: float) -> bool:
+        """Whether the bucket holds its whole burst: forgetting it now forgives nothing."""
+        self._refill(now)
+        return self._tokens >= self.burst - _EPSILON
+
     def retry_after_ms(self, now: float) -> int:
         """Milliseconds until `take` would succeed; 0 when it would now.
 

@@ -20,9 +20,8 @@ from ._events import ByeEvent, ByeReason, Event
 from ._fields import MAX_INT63, Fields, is_int
 from ._frames import encode
 from ._limits import Limits
-from ._ratelimit import TokenBucket
 from ._replies import Err, Ok, Reply
-from ._requests import REQUEST_TYPES, Phase, Request, SendRequest
+from ._requests import REQUEST_TYPES, Phase, Request
 from ._values import CloseCode
 
 
@@ -166,10 +165,6 @@ class ProtocolSession:
     _state: State = field(init=False, default=State.UNAUTHENTICATED)
     _user: int | None = field(init=False, default=None)
     _device: int | None = field(init=False, default=None)
-    _sends: TokenBucket = field(init=False)
-
-    def __attrs_post_init__(self) -> None:
-        self._sends = TokenBucket(self._limits.send_rate, self._limits.send_burst)
 
     @property
     def limits(self) -> Limits:
@@ -200,32 +195,32 @@ class ProtocolSession:
         """One binary WebSocket message from the peer."""
         self._touch(now)
         if len(data) > self._limits.max_message_bytes:
-            return self._receive(Input.TOO_BIG, _Received(), now)
+            return self._receive(Input.TOO_BIG, _Received())
         try:
             raw = unpack_frame(data)
         except FrameError as exc:
-            return self._receive(Input.UNSUPPORTED, _Received(reason=str(exc)), now)
+            return self._receive(Input.UNSUPPORTED, _Received(reason=str(exc)))
         request_id = raw.get("id")
         if not (is_int(request_id) and 0 <= request_id <= MAX_INT63):
             return self._receive(
-                Input.BAD_FRAME, _Received(reason="missing or invalid request id"), now
+                Input.BAD_FRAME, _Received(reason="missing or invalid request id")
             )
         t = raw.get("t")
         kind = REQUEST_TYPES.get(t) if type(t) is str else None
         if kind is None:
             # Not echoing t: it may be a megabyte long.
             return self._receive(
-                Input.BAD_FRAME, _Received(request_id, reason="unknown request type"), now
+                Input.BAD_FRAME, _Received(request_id, reason="unknown request type")
             )
         return self._receive(
-            _PHASE_INPUT[kind.PHASE], _Received(request_id, kind, Fields(raw)), now
+            _PHASE_INPUT[kind.PHASE], _Received(request_id, kind, Fields(raw))
         )
 
     def receive_text(self, data: str, now: float) -> list[Output]:
         """One text WebSocket message: never valid, frames are binary."""
         self._touch(now)
         return self._receive(
-            Input.UNSUPPORTED, _Received(reason="frames must be binary messages"), now
+            Input.UNSUPPORTED, _Received(reason="frames must be binary messages")
         )
 
     # -- from the driver -------------------------------------------------------
@@ -291,19 +286,19 @@ class ProtocolSession:
         action, self._state = self._lookup(trigger)
         return action
 
-    def _receive(self, trigger: Input, received: _Received, now: float) -> list[Output]:
+    def _receive(self, trigger: Input, received: _Received) -> list[Output]:
         action, next_state = self._lookup(trigger)
-        outputs = self._answer(action, received, now)
+        outputs = self._answer(action, received)
         # A request refused at validation leaves the state as it was.
         if action is not Action.DISPATCH or isinstance(outputs[0], Dispatch):
             self._state = next_state
         return outputs
 
-    def _answer(self, action: Action, received: _Received, now: float) -> list[Output]:
+    def _answer(self, action: Action, received: _Received) -> list[Output]:
         request_id = received.request_id
         match action:
             case Action.DISPATCH:
-                return [self._dispatch(received, now)]
+                return [self._dispatch(received)]
             case Action.PONG:
                 assert request_id is not None
                 return [Ok(request_id)]
@@ -328,7 +323,7 @@ class ProtocolSession:
                 # BYE follows only the driver's closing(), never a frame.
                 return []
 
-    def _dispatch(self, received: _Received, now: float) -> Dispatch | Err:
+    def _dispatch(self, received: _Received) -> Dispatch | Err:
         assert (
             received.request_id is not None
             and received.kind is not None
@@ -338,9 +333,6 @@ class ProtocolSession:
             request = received.kind._parse(received.request_id, received.fields, self._limits)
         except FieldError as exc:
             return Err(received.request_id, exc.code, exc.msg)
-        # Validation first: a refused send costs the device no token.
-        if isinstance(request, SendRequest) and not self._sends.take(now):
-            return Err(
-                received.request_id, ErrorCode.RATE_LIMITED, retry=self._sends.retry_after_ms(now)
-            )
+        # No send bucket here: the rate is the device's, over all of its
+        # connections, and the driver checks the grant its user's actor gave.
         return Dispatch(request)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
 import trio
@@ -19,6 +20,15 @@ def node_config(**overrides: object) -> NodeConfig:
     settings: dict[str, object] = {"port": 0, "node_id": secrets.randbelow(1024)}
     settings.update(overrides)
     return NodeConfig(**settings)  # type: ignore[arg-type]
+
+
+@asynccontextmanager
+async def running_node(open_store: OpenStore, **config: object) -> AsyncIterator[Node]:
+    """A node of its own config for one test, drained on exit."""
+    async with open_store() as store, trio.open_nursery() as nursery:
+        node = await nursery.start(Node(node_config(**config), store).run)
+        yield node
+        await node.drain()
 
 
 @pytest.fixture

@@ -8,8 +8,6 @@ import secrets
 import socket
 import sqlite3
 import struct
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -25,16 +23,8 @@ from protocol import LookupRequest
 from storage import EmbeddedStore
 
 from ..conftest import OpenStore
-from .conftest import node_config
+from .conftest import node_config, running_node
 from .raw import call, next_frame, send_frame, sign_up
-
-
-@asynccontextmanager
-async def running_node(open_store: OpenStore, **config: object) -> AsyncIterator[Node]:
-    async with open_store() as store, trio.open_nursery() as nursery:
-        node = await nursery.start(Node(node_config(**config), store).run)
-        yield node
-        await node.drain()
 
 
 async def close_code(ws: WebSocketConnection) -> int:

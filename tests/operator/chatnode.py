@@ -23,7 +23,7 @@ from attrs import define, field, frozen
 REPO = Path(__file__).resolve().parents[2]
 CHATNODE = REPO / "bin" / "chatnode"
 
-LISTENING = re.compile(r"chatnode: node (?P<node>\d+) listening on (?P<url>ws://\S+/v1), store (?P<store>.+)")
+LISTENING = re.compile(r"chatnode: node (?P<node>\d+) listening on (?P<url>wss?://\S+/v1), store (?P<store>.+)")
 
 #: How every command begins its one line on stderr when the store is down.
 UNAVAILABLE = "chatnode: store unavailable: "
@@ -115,7 +115,7 @@ class Serving:
     @property
     def address(self) -> str:
         """host:port, as the node's membership row has it."""
-        return self.url.removeprefix("ws://").removesuffix("/v1")
+        return self.url.partition("://")[2].removesuffix("/v1")
 
     async def stop(self, signum: int = signal.SIGTERM, timeout: float = 30.0) -> int:
         """Signal the node and wait for it to exit (bounded: a hang fails); its exit status."""

@@ -32,6 +32,9 @@ ONLINE_AT_FORCED_STOP = 100
 #: The send limits are not what this is about: let the burst run at full speed.
 FAST_SENDS = ["--send-rate", "10000", "--send-burst", "10000"]
 
+#: Nor the caps per peer address: every device here connects from 127.0.0.1.
+MANY_FROM_ONE_ADDRESS = ["--max-handshakes-per-ip", "1000", "--max-unauthenticated-per-ip", "1000"]
+
 
 def embedded(path: Path) -> list[str]:
     return ["--port", "0", "--store", str(path)]
@@ -83,7 +86,8 @@ async def test_a_second_signal_stops_the_node_at_once_and_quietly(tmp_path: Path
     first: no session outlives the user actors it tells it is gone, and no
     user actor the timers it sets. Nothing is logged as a crash. The second
     signal comes as the devices go, while their users take the news."""
-    async with serving([*embedded(tmp_path / "chat.db"), "--drain-timeout", "30"], cwd=tmp_path) as node:
+    args = [*embedded(tmp_path / "chat.db"), "--drain-timeout", "30", *MANY_FROM_ONE_ADDRESS]
+    async with serving(args, cwd=tmp_path) as node:
         credentials: list[LoginResult] = []
 
         async def sign_up_one() -> None:

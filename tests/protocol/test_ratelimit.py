@@ -84,3 +84,11 @@ def test_never_more_than_burst_plus_rate_times_elapsed(
         while bucket.take(now):
             taken += 1
     assert taken <= burst + rate * span + 1e-6
+
+
+def test_a_bucket_is_full_again_once_it_has_refilled_its_burst() -> None:
+    bucket = TokenBucket(rate=2.0, burst=3)
+    assert bucket.full(0.0)
+    bucket.take(0.0)
+    assert not bucket.full(0.4)
+    assert bucket.full(0.5)

@@ -38,6 +38,7 @@ from ._progress import ProgressBar
 from ._report import ScenarioReport, format_rst, format_table
 from ._runtime import run_runtime
 from ._servers import (
+    PEER_LIMIT_FLAGS,
     SEND_LIMIT_FLAGS,
     EmbeddedSpec,
     GivenNode,
@@ -122,7 +123,7 @@ def run(settings: Settings) -> int:
         "size": settings.size,
         "workers": settings.workers,
         "open_files_limit": open_files_limit(),
-        "node_flags": list(SEND_LIMIT_FLAGS),
+        "node_flags": [*SEND_LIMIT_FLAGS, *PEER_LIMIT_FLAGS],
         "machine": machine,
         "scenarios": [report.to_json() for report in reports],
         "runtime": None if runtime is None else attrs.asdict(runtime),
@@ -205,7 +206,7 @@ def _scenario(
             # The node's own limits: what abuse measures includes them.
             report.node = kind.run(ctx, partial(_node, spec, settings, []), params, accounts)
         else:
-            with _node(spec, settings, [*SEND_LIMIT_FLAGS, *kind.node_flags(params)], ctx.name) as node:
+            with _node(spec, settings, [*SEND_LIMIT_FLAGS, *PEER_LIMIT_FLAGS, *kind.node_flags(params)], ctx.name) as node:
                 report.node = kind.run(ctx, Endpoint(node.url, node.pid), True, params, accounts)
                 node.check_alive()
             ctx.name = f"{name}-{store}-echo"

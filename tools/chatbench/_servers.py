@@ -41,6 +41,10 @@ NODE_ID = 1
 #: sender. The abuse scenario measures that policy, so it keeps the default.
 SEND_LIMIT_FLAGS = ("--send-rate", "1000000", "--send-burst", "1000000")
 
+#: The caps per peer address, raised likewise: every simulated device
+#: connects from 127.0.0.1, and the storm reconnects thousands at once.
+PEER_LIMIT_FLAGS = ("--max-handshakes-per-ip", "1000000", "--max-unauthenticated-per-ip", "1000000")
+
 _URL = re.compile(r"listening on (ws://[^\s,]+)")
 
 

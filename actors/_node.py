@@ -27,7 +27,7 @@ from attrs import field, frozen
 
 from runtime import ChildSpec, IdGenerator, Registry, Strategy, Supervisor, Timers
 from storage import NodeRecord, Store
-from protocol import Limits
+from protocol import CLOSE_GRACE, Limits
 
 from ._accounts import Accounts
 from ._activity import ActivityLog
@@ -35,7 +35,7 @@ from ._channel import ChannelActor
 from ._gateway import RESOURCE, Gateway
 from ._handlers import Handlers
 from ._membership import Membership
-from ._services import Services, registry_id
+from ._services import DEFAULT_PAGE_READS, Services, registry_id
 from ._user import UserActor
 
 log = logging.getLogger(__name__)
@@ -51,11 +51,16 @@ class NodeConfig:
     port: int = 8765  # 0 picks a free port
     node_id: int = 1  # unique in the cluster: it is part of every id this node makes
     limits: Limits = field(factory=Limits)
-    #: Frames queued for one device before it counts as a slow consumer.
-    outbound_queue: int = 1024
     max_connections: int = 100_000
     #: Seconds a new connection has to finish its WebSocket handshake.
     handshake_timeout: float = 10.0
+    #: Seconds a closing connection has to get its `bye` and close handshake
+    #: through before it is aborted (a peer that does not read never would).
+    close_grace: float = CLOSE_GRACE
+    #: `sync`/`history` requests of one connection read at once (more wait,
+    #: and the connection's reader with them), and of the whole node.
+    page_reads_per_connection: int = 2
+    page_reads: int = DEFAULT_PAGE_READS
     #: How long a request waits for a user or channel actor.
     ask_timeout: float = 10.0
     #: Seconds SIGTERM waits for in-flight sends before closing anyway.
@@ -93,6 +98,7 @@ class Node:
             timers=timers,
             activity=activity,
             ask_timeout=config.ask_timeout,
+            page_reads=trio.CapacityLimiter(config.page_reads),
         )
         ids = IdGenerator(config.node_id, clock_ms)
         accounts = Accounts(store, activity, ids, clock_ms)
@@ -103,8 +109,9 @@ class Node:
             host=config.host,
             port=config.port,
             max_connections=config.max_connections,
-            outbound_queue=config.outbound_queue,
             handshake_timeout=config.handshake_timeout,
+            close_grace=config.close_grace,
+            page_reads=config.page_reads_per_connection,
         )
         self._started = clock_ms()
         self._tree = Supervisor(

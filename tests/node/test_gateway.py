@@ -18,8 +18,7 @@ from trio_websocket import ConnectionClosed, HandshakeError, WebSocketConnection
 
 from actors import Node
 from actors._gateway import RESOURCE, TRY_AGAIN_LATER
-from actors._handlers import Handlers
-from actors._session import MAX_IN_FLIGHT
+from actors._session import MAX_IN_FLIGHT, ROUTES, DeviceSession, Mode, Route
 from protocol import LookupRequest
 
 from storage import EmbeddedStore
@@ -81,14 +80,14 @@ async def test_connections_over_the_limit_are_refused_with_1013_and_counted_out_
 async def test_a_session_crash_closes_only_its_connection_and_is_logged_once(
     open_store: OpenStore, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    handle = Handlers.handle
+    lookup = ROUTES[LookupRequest].handler
 
-    async def handle_with_a_bug(self: Handlers, request: object, user: int, device: int) -> object:
-        if isinstance(request, LookupRequest) and request.username == "crash_me":
+    async def lookup_with_a_bug(session: DeviceSession, request: LookupRequest) -> object:
+        if request.username == "crash_me":
             raise RuntimeError("a bug in a handler")
-        return await handle(self, request, user, device)  # type: ignore[arg-type]
+        return await lookup(session, request)
 
-    monkeypatch.setattr(Handlers, "handle", handle_with_a_bug)
+    monkeypatch.setitem(ROUTES, LookupRequest, Route(lookup_with_a_bug, Mode.TASK))
     caplog.set_level(logging.ERROR)
     async with running_node(open_store) as node:
         async with open_websocket_url(node.url) as bystander, open_websocket_url(node.url) as crasher:

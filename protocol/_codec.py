@@ -31,14 +31,9 @@ MAX_CLIENT_CONTAINERS = 256
 #: Keys in one map of a client frame: a request has `t`, `id`, at most eight
 #: fields and sixteen push provider fields.
 MAX_MAP_KEYS = 64
-#: Bytes of any string but a body, and of any binary value (no field is one):
-#: the longest such field, a push endpoint, is 4,096 characters of UTF-8.
-MAX_SHORT_BYTES = 64 * 1024
 #: Entries a client frame may hold besides its longest id list: its fields,
 #: and room for optional ones of later versions.
 SPARE_ENTRIES = 1024
-# UTF-8 needs at most four bytes for one code point.
-_MAX_UTF8_BYTES_PER_CHAR = 4
 
 
 @frozen
@@ -51,6 +46,10 @@ class Bounds:
     together; with `MAX_CLIENT_CONTAINERS` it caps the Python work of the
     hooks, which look at every child of every container, at a few thousand
     steps per frame.
+
+    They refuse only what is no request at all: an id list a little longer
+    than its field allows still reaches validation (and gets its error
+    code), and so does a body one character too long.
     """
 
     array: int
@@ -62,13 +61,18 @@ class Bounds:
     @classmethod
     @functools.cache
     def for_limits(cls, limits: Limits) -> Bounds:
-        """The bounds a valid request under `limits` never exceeds."""
-        array = max(limits.max_presence_users, limits.max_group_members)
+        """The bounds of a client frame under `limits`.
+
+        Arrays: twice the longest id list a request may carry. Strings and
+        binary values: the message size, as any field's own limit is for
+        validation to answer.
+        """
+        array = 2 * max(limits.max_presence_users, limits.max_group_members)
         return cls(
             array=array,
             map=MAX_MAP_KEYS,
-            string=max(_MAX_UTF8_BYTES_PER_CHAR * limits.max_body_chars, MAX_SHORT_BYTES),
-            binary=MAX_SHORT_BYTES,
+            string=limits.max_message_bytes,
+            binary=limits.max_message_bytes,
             entries=array + SPARE_ENTRIES,
         )
 

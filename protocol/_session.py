@@ -125,7 +125,7 @@ class Action(enum.Enum):
     CLOSE_UNSUPPORTED = "close_unsupported"  # an `err` with a nil id, then close 1003
     CLOSE_TOO_BIG = "close_too_big"
     CLOSE_AUTH_TIMEOUT = "close_auth_timeout"
-    ABORT = "abort"
+    ABORT = "abort"  # forget everything queued: nothing more is written
 
 
 _PHASE_INPUT = {
@@ -207,7 +207,7 @@ TRANSITIONS: dict[tuple[State, Input], tuple[Action, State]] = {
     # them, so nothing more is read, answered or queued.
     **{(S.CLOSING, i): (A.NONE, S.CLOSING) for i in I if i is not I.CLOSE_DEADLINE},
     (S.CLOSING, I.CLOSE_DEADLINE): (A.ABORT, S.CLOSED),
-    (S.CLOSING, I.TRANSPORT_CLOSED): (A.NONE, S.CLOSED),
+    (S.CLOSING, I.TRANSPORT_CLOSED): (A.ABORT, S.CLOSED),
     # Closed: whatever still arrives is dropped.
     **{(S.CLOSED, i): (A.NONE, S.CLOSED) for i in I},
     # Alike in every live state.
@@ -221,7 +221,7 @@ TRANSITIONS: dict[tuple[State, Input], tuple[Action, State]] = {
     **{(s, I.SETTLED): (A.NONE, s) for s in _LIVE if s is not S.DRAINING},
     # The grace runs only while closing.
     **{(s, I.CLOSE_DEADLINE): (A.NONE, s) for s in _LIVE},
-    **{(s, I.TRANSPORT_CLOSED): (A.NONE, S.CLOSED) for s in _LIVE},
+    **{(s, I.TRANSPORT_CLOSED): (A.ABORT, S.CLOSED) for s in _LIVE},
 }
 del S, I, A
 
@@ -424,16 +424,13 @@ class ProtocolSession:
         if self._in_flight == 0:
             self._input(Input.SETTLED)
 
-    def send_event(self, data: bytes) -> bool:
+    def send_event(self, data: bytes) -> None:
         """Queue an event (its bytes, shared by every device it goes to), if this connection may have it.
 
         Events exist only for an authenticated device: in AUTHENTICATING they
-        wait for the auth's `ok`; before, and once closing, they are dropped
-        (False).
+        wait for the auth's `ok`; before, and once closing, they are dropped.
         """
-        before = self._queued
         self._input(Input.EVENT, _Step(event=data))
-        return self._queued > before
 
     def close(self, reason: ByeReason, retry: int | None = None) -> None:
         """End the connection with `bye` `reason`; the table says when.
@@ -570,7 +567,6 @@ class ProtocolSession:
                 if self._in_flight == 0:
                     self._input(Input.SETTLED)
             case Action.BYE:
-                self._release_held()
                 self._bye(_BYE_REASONS[trigger])
             case Action.BYE_NOW:
                 self._drop_queued()
@@ -662,6 +658,7 @@ class ProtocolSession:
         self._close(reason)
 
     def _close(self, why: Ending) -> Close:
+        self._release_held()  # for an auth whose answer would now come after the close
         close = Close(why)
         self._ending = why
         self._append(close)

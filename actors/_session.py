@@ -9,7 +9,9 @@ and carries out requests:
   `ROUTES` (auth, register, login and logout by the reader itself, one at a
   time; sends told to their channel in line, in the device's order; the
   rest in tasks, at most `MAX_IN_FLIGHT` at once and `page_reads` of them
-  `sync`/`history`: past either, the reader waits, which stops the device);
+  `sync`/`history`, which start only while the outbound queue has room for
+  their replies (`has_room_for_replies`): past any of these the reader
+  waits, which stops the device);
 - the writer is a task that exists only while the protocol session has
   something queued (an idle device costs no task for it), and writes what
   `next_output` gives it;
@@ -170,8 +172,8 @@ class DeviceSession:
         self._writing = False
         self._running = 0  # requests being carried out in tasks
         self._page_reads = 0  # of them, `sync` and `history`
-        # Set when a task's request is answered; made only while the reader
-        # waits for room. Most sessions never wait, and an Event each would
+        # Set when a task's request is answered or a frame is written; made
+        # only while the reader waits for room. Most sessions never wait, and an Event each would
         # cost every idle device its memory.
         self._change: trio.Event | None = None
 
@@ -282,6 +284,7 @@ class DeviceSession:
                     self._abort()
                     return
                 await ws.send_message(item)
+                self._changed()
         except ConnectionClosed:
             self._abort()
         finally:
@@ -312,7 +315,7 @@ class DeviceSession:
             await self._carry_out(request, route)
             return
         page_read = route.mode is Mode.PAGE_READ
-        while self._running >= MAX_IN_FLIGHT or (page_read and self._page_reads >= self._page_reads_allowed):
+        while self._running >= MAX_IN_FLIGHT or (page_read and not self._room_for_a_page()):
             if self._change is None:
                 self._change = trio.Event()
             await self._change.wait()
@@ -320,6 +323,18 @@ class DeviceSession:
         self._page_reads += page_read
         assert self._nursery is not None
         self._nursery.start_soon(self._carry_out_in_task, request, route)
+
+    def _room_for_a_page(self) -> bool:
+        """Another page read may start: below the connection's count, and its reply (with those of
+        the reads in flight) has room in the outbound queue."""
+        replies = (self._page_reads + 1) * self._services.limits.max_message_bytes
+        return self._page_reads < self._page_reads_allowed and self._protocol.has_room_for_replies(replies)
+
+    def _changed(self) -> None:
+        """A request was answered or a frame written: the reader may have room again."""
+        change, self._change = self._change, None
+        if change is not None:
+            change.set()
 
     async def _carry_out_in_task(self, request: Request, route: Route) -> None:
         try:
@@ -331,9 +346,7 @@ class DeviceSession:
         finally:
             self._running -= 1
             self._page_reads -= route.mode is Mode.PAGE_READ
-            change, self._change = self._change, None
-            if change is not None:
-                change.set()
+            self._changed()
 
     async def _carry_out(self, request: Request, route: Route | None) -> None:
         """Run the request's handler and answer it (a told one is answered by its channel)."""

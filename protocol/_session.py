@@ -350,6 +350,17 @@ class ProtocolSession:
         """Bytes queued for the device and not yet written."""
         return self._queued
 
+    def has_room_for_replies(self, size: int) -> bool:
+        """Whether requests whose replies may come to `size` bytes can start now.
+
+        Replies the device asked for may fill half the queue; the other half
+        is for events. So a device that reads what it asks for is never a
+        slow consumer because of it, and one that does not read stops being
+        read from (its requests wait) well before the cap. An empty queue
+        always has room.
+        """
+        return not self._queued or self._queued + size <= self._limits.max_outbound_bytes // 2
+
     @property
     def has_output(self) -> bool:
         """Whether `next_output` has something for the writer."""

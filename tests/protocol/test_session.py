@@ -880,3 +880,17 @@ class SessionAgainstModel(RuleBasedStateMachine):
 
 SessionAgainstModel.TestCase.settings = settings(max_examples=300, stateful_step_count=40, deadline=None)
 test_the_session_against_its_model = SessionAgainstModel.TestCase
+
+
+# -- room for the replies a device asks for -----------------------------------------
+
+
+def test_replies_asked_for_may_fill_half_the_queue_and_events_the_rest() -> None:
+    session = small_queue()  # 1 MiB
+    assert session.has_room_for_replies(2 << 20), "an empty queue takes any one frame"
+    session.send_event(BIG_EVENT)  # 300 KiB
+    assert session.has_room_for_replies(200 * 1024)
+    assert not session.has_room_for_replies(300 * 1024), "past half of 1 MiB"
+    session.send_event(BIG_EVENT)
+    session.send_event(BIG_EVENT)
+    assert session.state is State.AUTHENTICATED, "events may use the other half"

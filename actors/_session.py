@@ -173,8 +173,8 @@ class DeviceSession:
         self._running = 0  # requests being carried out in tasks
         self._page_reads = 0  # of them, `sync` and `history`
         # Set when a task's request is answered or a frame is written; made
-        # only while the reader waits for room. Most sessions never wait, and an Event each would
-        # cost every idle device its memory.
+        # only while the reader waits for room. Most sessions never wait,
+        # and an Event each would cost every idle device its memory.
         self._change: trio.Event | None = None
 
     def __repr__(self) -> str:
@@ -213,12 +213,8 @@ class DeviceSession:
         if isinstance(message, Outgoing):
             protocol.send_event(message.frame)
         elif isinstance(message, PostReply):
-            outcome = message.outcome
-            request = message.request
-            if isinstance(outcome, RequestFailed):
-                protocol.answer(request, Err(request.id, outcome.code, outcome.message, retry=outcome.retry_ms))
-            else:
-                protocol.answer(request, Ok(request.id, outcome))
+            request, outcome = message.request, message.outcome
+            protocol.answer(request, _refusal(request, outcome) if isinstance(outcome, RequestFailed) else Ok(request.id, outcome))
         elif isinstance(message, Bye):
             protocol.close(message.reason, message.retry_ms)
         else:
@@ -241,11 +237,7 @@ class DeviceSession:
         ending = protocol.take_ending()
         if ending is not None and ending in _SECURITY_EVENTS:
             self._services.security.record(
-                _SECURITY_EVENTS[ending],
-                peer=self._peer(),
-                user=protocol.user,
-                device=protocol.device,
-                queued=protocol.queued_bytes,
+                _SECURITY_EVENTS[ending], peer=self._peer(), user=protocol.user, device=protocol.device
             )
         if protocol.state is State.CLOSED:
             self._abort()
@@ -358,7 +350,7 @@ class DeviceSession:
             except StoreError as exc:
                 raise RequestFailed(ErrorCode.UNAVAILABLE, f"store unavailable, retry: {exc}") from None
         except RequestFailed as failure:
-            self._protocol.answer(request, Err(request.id, failure.code, failure.message, retry=failure.retry_ms))
+            self._protocol.answer(request, _refusal(request, failure))
         else:
             if route.mode is Mode.TOLD:
                 return
@@ -395,6 +387,10 @@ class DeviceSession:
             await self._services.channel_ref(request.channel).tell(post)
         except ActorDead:
             raise RequestFailed(ErrorCode.UNAVAILABLE, "node is shutting down") from None
+
+
+def _refusal(request: Request, failure: RequestFailed) -> Err:
+    return Err(request.id, failure.code, failure.message, retry=failure.retry_ms)
 
 
 def _served_by(handle: Callable[..., Awaitable[Result | None]]) -> Handler:

@@ -292,7 +292,8 @@ class ProtocolSession:
     Invariant: the bytes queued and not yet written (the frame the writer
     took last counts until it takes the next) stay within
     `limits.max_outbound_bytes`, except that a frame is always taken into an
-    empty queue.
+    empty queue and the `bye` always joins what is left; nothing is queued
+    after the `Close`.
     """
 
     # The time the connection was accepted: the auth deadline runs from it,

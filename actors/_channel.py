@@ -37,7 +37,7 @@ from runtime import Actor, ActorError
 
 from storage import Draft, Message, SeqLease, StoreError
 from storage import Channel as StoredChannel
-from protocol import ChannelEvent, ChannelKind, Err, ErrorCode, MsgEvent, Ok, ReceiptEvent, SendResult, TypingEvent, encode
+from protocol import ChannelEvent, ChannelKind, ErrorCode, MsgEvent, ReceiptEvent, SendResult, TypingEvent, encode
 
 from ._failures import RequestFailed
 from ._mail import (
@@ -202,7 +202,7 @@ class ChannelActor(Actor):
             self._require_member(post.sender)
             self._require_unblocked(post.sender, "send")
         except RequestFailed as failure:
-            self._reply(post, encode(Err(post.request_id, failure.code, failure.message)))
+            self._reply(post, failure)
             return
         self._pending.append(post)
 
@@ -215,15 +215,15 @@ class ChannelActor(Actor):
             results = await self._append(posts)
         except RequestFailed as failure:
             for post in posts:
-                self._reply(post, encode(Err(post.request_id, failure.code, failure.message)))
+                self._reply(post, failure)
             return
         for post, result in zip(posts, results, strict=True):
-            self._reply(post, encode(Ok(post.request_id, result)))
+            self._reply(post, result)
 
     async def _append(self, posts: list[Post]) -> list[SendResult]:
         """Per post, where it is stored now or where its earlier send was (the
         window answers those it remembers without asking the store)."""
-        remembered = [self._recent.get((post.sender, post.cid)) for post in posts]
+        remembered = [self._recent.get((post.sender, post.request.cid)) for post in posts]
         new = [post for post, earlier in zip(posts, remembered, strict=True) if earlier is None]
         stored = iter(await self._append_to_store(new) if new else ())
         return [next(stored) if earlier is None else earlier for earlier in remembered]
@@ -232,7 +232,7 @@ class ChannelActor(Actor):
         lease = await self._current_lease()
         # Never earlier than the message before it: clocks step back.
         ts = max(self._services.clock_ms(), self._last_ts)
-        drafts = [Draft(post.sender, post.device, post.body, ts, post.cid) for post in posts]
+        drafts = [Draft(post.sender, post.device, post.request.body, ts, post.request.cid) for post in posts]
         try:
             results = await self._services.store.append(lease, self._last, drafts)
         except StoreError as exc:
@@ -268,8 +268,8 @@ class ChannelActor(Actor):
         if len(self._recent) > DEDUP_WINDOW:
             self._recent.popitem(last=False)
 
-    def _reply(self, post: Post, frame: bytes) -> None:
-        self._services.tell_session(post.reply_to, PostReply(frame))
+    def _reply(self, post: Post, outcome: SendResult | RequestFailed) -> None:
+        self._services.tell_session(post.reply_to, PostReply(post.request, outcome))
 
     def _fan_out(self, message: Message) -> None:
         frame = encode(MsgEvent(wire_message(message)))

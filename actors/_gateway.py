@@ -25,22 +25,29 @@ per-device and per-user caps (`_grants.py`).
 With a TLS context the listener serves `wss://`: each accepted stream is
 wrapped in a `trio.SSLStream` before the WebSocket handshake, and
 `handshake_timeout` bounds both handshakes together.
+
+One task ticks every session (`_tick_sessions`): idle devices, connections
+that never authenticate and closes that do not get through in time are all
+found by that clock, not by a watchdog task per connection.
 """
 
 from __future__ import annotations
 
 import logging
+import socket
 import ssl
 
 import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection, wrap_server_stream
+
+from protocol import ByeReason
 
 from ._accounts import Accounts
 from ._admission import PeerCounts, PeerRefused, PeerTicket, connection_budget, peer_key, raise_descriptor_limit
 from ._handlers import Handlers
 from ._security import SecurityEvent
 from ._services import Services
-from ._session import BYE_GRACE, DeviceSession
+from ._session import DeviceSession
 
 log = logging.getLogger(__name__)
 
@@ -88,9 +95,10 @@ class Gateway:
         max_connections: int,
         max_handshakes_per_ip: int,
         max_unauthenticated_per_ip: int,
-        outbound_queue: int,
         handshake_timeout: float,
         tls: ssl.SSLContext | None,
+        close_grace: float,
+        page_reads: int,
     ) -> None:
         self._services = services
         self._accounts = accounts
@@ -101,13 +109,15 @@ class Gateway:
         # What the open files limit allows of it, from `run` on.
         self.max_connections = max_connections
         self._peers = PeerCounts(max_handshakes_per_ip, max_unauthenticated_per_ip)
-        self._outbound_queue = outbound_queue
         self._handshake_timeout = handshake_timeout
         self._tls = tls
+        self._close_grace = close_grace
+        self._page_reads = page_reads
         self._listener = trio.CancelScope()
         # Sessions running now: the connection limit counts them, drain and
-        # the idle sweep walk them.
+        # the clock walk them.
         self._live: set[DeviceSession] = set()
+        self._all_gone: trio.Event | None = None  # made while a drain waits for the last session
         self.port: int | None = None
 
     async def run(self, *, task_status: trio.TaskStatus[Gateway] = trio.TASK_STATUS_IGNORED) -> None:
@@ -116,7 +126,7 @@ class Gateway:
         self.max_connections = connection_budget(self._configured_connections, descriptors)
         log.info("accepting at most %d connections (open files limit %s)", self.max_connections, descriptors)
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._close_idle_sessions)
+            nursery.start_soon(self._tick_sessions)
             self.port = await nursery.start(self._listen, nursery)
             task_status.started(self)
 
@@ -137,24 +147,29 @@ class Gateway:
         return self._peers
 
     async def drain(self, retry_ms: int, timeout: float) -> None:
-        """Stop accepting; give every device `bye` (draining) once its sends are answered."""
+        """Stop accepting; give every device `bye` (draining) once its requests are answered."""
         self._listener.cancel()
         with trio.move_on_after(timeout):
-            async with trio.open_nursery() as nursery:
-                for session in list(self._live):
-                    nursery.start_soon(session.drain, retry_ms)
+            for session in list(self._live):
+                session.close(ByeReason.DRAINING, retry_ms)
+            if self._live:
+                self._all_gone = trio.Event()
+                await self._all_gone.wait()
 
-    async def _close_idle_sessions(self) -> None:
-        """Every half heartbeat, close the sessions silent for the idle timeout.
+    async def _tick_sessions(self) -> None:
+        """Every half heartbeat, tick every session.
 
-        So a device is closed at most half a heartbeat after its timeout.
+        So a device is closed at most half a heartbeat after its idle
+        timeout or its auth deadline, and aborted at most a heartbeat after
+        its close grace (the grace starts at the first tick that finds it
+        closing).
         """
         interval = self._services.limits.heartbeat / 2
         while True:
             await trio.sleep(interval)
             now = trio.current_time()
             for session in self._live:  # no await in here: the set stays as it is
-                session.close_if_idle(now)
+                session.tick(now)
 
     async def _connection(self, stream: trio.SocketStream) -> None:
         """One TCP connection: counted under its peer's address, or turned away."""
@@ -188,6 +203,7 @@ class Gateway:
         """
         session: DeviceSession | None = None
         try:
+            _bound_unacknowledged(stream, self._services.limits.idle_timeout)
             async with trio.open_nursery() as connection:
                 ws = await self._handshake(stream, connection)
                 if ws is not None:
@@ -198,8 +214,9 @@ class Gateway:
                         self._services,
                         self._accounts,
                         self._handlers,
-                        outbound_queue=self._outbound_queue,
                         peer=ticket,
+                        close_grace=self._close_grace,
+                        page_reads=self._page_reads,
                     )
                     self._live.add(session)
                     await session.run(connection)
@@ -211,6 +228,8 @@ class Gateway:
         finally:
             if session is not None:
                 self._live.discard(session)
+                if not self._live and self._all_gone is not None:
+                    self._all_gone.set()
             await trio.aclose_forcefully(stream)
 
     async def _handshake(self, stream: trio.SocketStream, connection: trio.Nursery) -> WebSocketConnection | None:
@@ -238,13 +257,13 @@ class Gateway:
     async def _turn_away(self, stream: trio.SocketStream) -> None:
         """Refuse a connection before its handshake: a 503 in plain HTTP; under TLS, nothing.
 
-        Then wait, at most BYE_GRACE, for the peer to close, reading what it
+        Then wait, at most the close grace, for the peer to close, reading what it
         sent: closing with its request unread would reset the connection,
         and a reset may discard the 503 before the peer has read it.
         """
         if self._tls is not None:
             return
-        with trio.move_on_after(BYE_GRACE):
+        with trio.move_on_after(self._close_grace):
             try:
                 await stream.send_all(SERVICE_UNAVAILABLE)
                 await stream.send_eof()
@@ -258,18 +277,29 @@ class Gateway:
         if self._listener.cancel_called:
             # Its handshake was under way when drain began, which has already
             # told every session it knows of.
-            await _refuse(ws, "node draining, try another")
+            await self._refuse(ws, "node draining, try another")
             return False
         if len(self._live) >= self.max_connections:
             self._services.security.record(
                 SecurityEvent.CONNECTION_REFUSED, cap="max_connections", limit=self.max_connections, peer=ws.remote
             )
-            await _refuse(ws, "node full, try another")
+            await self._refuse(ws, "node full, try another")
             return False
         return True
 
+    async def _refuse(self, ws: WebSocketConnection, reason: str) -> None:
+        """Close with 1013, waiting for the peer's close frame as long as for a `bye`'s."""
+        with trio.move_on_after(self._close_grace):  # cancelled, aclose closes the socket itself
+            await ws.aclose(TRY_AGAIN_LATER, reason)
 
-async def _refuse(ws: WebSocketConnection, reason: str) -> None:
-    """Close with 1013, waiting for the peer's close frame as long as for a `bye`'s."""
-    with trio.move_on_after(BYE_GRACE):  # cancelled, aclose closes the socket itself
-        await ws.aclose(TRY_AGAIN_LATER, reason)
+
+def _bound_unacknowledged(stream: trio.SocketStream, seconds: float) -> None:
+    """Have the kernel give up on the connection when data it sent stays unacknowledged for `seconds`.
+
+    A peer that vanished (no FIN, no RST) otherwise holds the socket for
+    TCP's retransmission timeout, some fifteen minutes: `TCP_USER_TIMEOUT`
+    (Linux) bounds that as the idle timeout bounds silence.
+    """
+    option = getattr(socket, "TCP_USER_TIMEOUT", None)
+    if option is not None:
+        stream.setsockopt(socket.IPPROTO_TCP, option, int(seconds * 1000))

@@ -46,8 +46,6 @@ from protocol import (
     PresenceResult,
     PushRequest,
     ReadRequest,
-    Request,
-    Result,
     RevokeRequest,
     SyncRequest,
     TypingRequest,
@@ -88,55 +86,70 @@ class Handlers:
         # Bytes of body that surely fill a page: the reply's whole size.
         self._page_bytes = services.limits.max_message_bytes
 
-    async def handle(self, request: Request, user: int, device: int) -> Result | None:
-        match request:
-            case LookupRequest():
-                return UserResult(await self._accounts.lookup(request.username))
-            case DirectRequest():
-                return await self._direct(user, request.user)
-            case GroupRequest():
-                return await self._group(user, request.name, request.members)
-            case InviteRequest():
-                await self._ask_channel(request.channel, Invite(by=user, users=request.users))
-            case LeaveRequest():
-                await self._ask_channel(request.channel, Leave(user))
-            case ChannelsRequest():
-                return await self._channels(user, request.after, request.limit)
-            case SyncRequest():
-                return await self._sync(user, request)
-            case HistoryRequest():
-                return await self._history(user, request)
-            case ReadRequest():
-                await self._ask_channel(request.channel, MarkRead(user, device, request.seq))
-            case TypingRequest():
-                await self._ask_channel(request.channel, Typing(user))
-            case PresenceRequest():
-                return await self._presence(user, request.users)
-            case DevicesRequest():
-                devices = await self._store.devices(user)
-                return DevicesResult(DeviceInfo(d.device, d.name, d.last_active) for d in devices)
-            case RevokeRequest():
-                if not await self._store.revoke_device(user, request.device):
-                    raise RequestFailed(ErrorCode.NOT_FOUND, "no such device")
-                self._revoked(user, request.device)
-            case LogoutRequest():
-                await self._store.revoke_device(user, device)
-                # Queued before this returns, so the `ok` (queued by the
-                # session right after) still reaches the device before `bye`.
-                self._revoked(user, device)
-            case PushRequest():
-                target = request.target
-                stored = None if target is None else StoredPushTarget(target.kind, target.endpoint, target.fields)
-                await self._store.set_push_target(user, device, stored)
-            case BlockRequest():
-                await self._block(user, request.user)
-            case UnblockRequest():
-                await self._unblock(user, request.user)
-            case BlockedRequest():
-                return UsersResult(await self._store.blocked(user))
-            case _:
-                raise RequestFailed(ErrorCode.BAD_REQUEST, f"{request.T!r} is not served by this node")
-        return None
+    # -- the requests, one method each: the session's table routes to them ----
+    # Each takes the request and the device it acts for.
+
+    async def lookup(self, request: LookupRequest, user: int, device: int) -> UserResult:
+        return UserResult(await self._accounts.lookup(request.username))
+
+    async def direct(self, request: DirectRequest, user: int, device: int) -> ChannelResult:
+        return await self._direct(user, request.user)
+
+    async def group(self, request: GroupRequest, user: int, device: int) -> ChannelResult:
+        return await self._group(user, request.name, request.members)
+
+    async def invite(self, request: InviteRequest, user: int, device: int) -> None:
+        await self._ask_channel(request.channel, Invite(by=user, users=request.users))
+
+    async def leave(self, request: LeaveRequest, user: int, device: int) -> None:
+        await self._ask_channel(request.channel, Leave(user))
+
+    async def channels(self, request: ChannelsRequest, user: int, device: int) -> ChannelsResult:
+        return await self._channels(user, request.after, request.limit)
+
+    async def sync(self, request: SyncRequest, user: int, device: int) -> PageResult:
+        return await self._sync(user, request)
+
+    async def history(self, request: HistoryRequest, user: int, device: int) -> PageResult:
+        return await self._history(user, request)
+
+    async def read(self, request: ReadRequest, user: int, device: int) -> None:
+        await self._ask_channel(request.channel, MarkRead(user, device, request.seq))
+
+    async def typing(self, request: TypingRequest, user: int, device: int) -> None:
+        await self._ask_channel(request.channel, Typing(user))
+
+    async def presence(self, request: PresenceRequest, user: int, device: int) -> PresenceResult:
+        return await self._presence(user, request.users)
+
+    async def devices(self, request: DevicesRequest, user: int, device: int) -> DevicesResult:
+        devices = await self._store.devices(user)
+        return DevicesResult(DeviceInfo(d.device, d.name, d.last_active) for d in devices)
+
+    async def revoke(self, request: RevokeRequest, user: int, device: int) -> None:
+        if not await self._store.revoke_device(user, request.device):
+            raise RequestFailed(ErrorCode.NOT_FOUND, "no such device")
+        self._revoked(user, request.device)
+
+    async def logout(self, request: LogoutRequest, user: int, device: int) -> None:
+        await self._store.revoke_device(user, device)
+        # Queued before this returns, so the `ok` (queued by the session
+        # right after) still reaches the device before `bye`.
+        self._revoked(user, device)
+
+    async def push(self, request: PushRequest, user: int, device: int) -> None:
+        target = request.target
+        stored = None if target is None else StoredPushTarget(target.kind, target.endpoint, target.fields)
+        await self._store.set_push_target(user, device, stored)
+
+    async def block(self, request: BlockRequest, user: int, device: int) -> None:
+        await self._block(user, request.user)
+
+    async def unblock(self, request: UnblockRequest, user: int, device: int) -> None:
+        await self._unblock(user, request.user)
+
+    async def blocked(self, request: BlockedRequest, user: int, device: int) -> UsersResult:
+        return UsersResult(await self._store.blocked(user))
 
     def _revoked(self, user: int, device: int) -> None:
         """Tell the user's live sessions of `device` that its token is gone."""

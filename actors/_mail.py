@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from attrs import frozen
 
-from protocol import ChannelKind
+from protocol import ByeReason, ChannelKind, SendRequest, SendResult
 from runtime import ActorRef
+
+from ._failures import RequestFailed
 
 
 # -- to a device session ------------------------------------------------------
@@ -18,31 +20,24 @@ from runtime import ActorRef
 
 @frozen
 class Outgoing:
-    """One encoded frame for the device's WebSocket."""
+    """One encoded event for the device's WebSocket."""
 
     frame: bytes
 
 
 @frozen
 class PostReply:
-    """The answer to a `Post`: counted, so a draining session knows when its sends are done."""
+    """The outcome of a `Post`; the session makes the reply of it."""
 
-    frame: bytes
-
-
-@frozen
-class Hangup:
-    """Close the WebSocket with this code now, after the frames queued before."""
-
-    code: int
-    reason: str
+    request: SendRequest
+    outcome: SendResult | RequestFailed
 
 
 @frozen
-class Disconnect:
-    """Send `bye` with this reason, then close the connection."""
+class Bye:
+    """Close the connection with `bye` `reason` (`retry` in ms, when given)."""
 
-    reason: str
+    reason: ByeReason
     retry_ms: int | None = None
 
 
@@ -60,9 +55,7 @@ class Post:
 
     sender: int
     device: int
-    request_id: int
-    body: str
-    cid: str
+    request: SendRequest
     reply_to: ActorRef
 
 

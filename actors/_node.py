@@ -37,7 +37,7 @@ from attrs import field, frozen
 
 from runtime import ChildSpec, IdGenerator, Registry, Strategy, Supervisor, Timers
 from storage import NodeRecord, Store
-from protocol import Limits
+from protocol import CLOSE_GRACE, Limits
 
 from ._accounts import Accounts
 from ._activity import ActivityLog
@@ -46,7 +46,7 @@ from ._gateway import RESOURCE, Gateway
 from ._handlers import Handlers
 from ._mail import Post
 from ._membership import Membership
-from ._services import Services, registry_id
+from ._services import DEFAULT_PAGE_READS, Services, registry_id
 from ._user import UserActor
 
 log = logging.getLogger(__name__)
@@ -62,8 +62,6 @@ class NodeConfig:
     port: int = 8765  # 0 picks a free port
     node_id: int = 1  # unique in the cluster: it is part of every id this node makes
     limits: Limits = field(factory=Limits)
-    #: Frames queued for one device before it counts as a slow consumer.
-    outbound_queue: int = 1024
     #: Connections at once; lowered at start to what the open files limit
     #: (raised to its hard limit) leaves after a reserve (`_admission.py`).
     max_connections: int = 100_000
@@ -78,6 +76,13 @@ class NodeConfig:
     handshake_timeout: float = 10.0
     #: Serve `wss://` with this context (`server_tls_context`); None: plain `ws://`.
     tls: ssl.SSLContext | None = None
+    #: Seconds a closing connection has to get its `bye` and close handshake
+    #: through before it is aborted (a peer that does not read never would).
+    close_grace: float = CLOSE_GRACE
+    #: `sync`/`history` requests of one connection read at once (more wait,
+    #: and the connection's reader with them), and of the whole node.
+    page_reads_per_connection: int = 2
+    page_reads: int = DEFAULT_PAGE_READS
     #: How long a request waits for a user or channel actor.
     ask_timeout: float = 10.0
     #: Seconds SIGTERM waits for in-flight sends before closing anyway.
@@ -126,6 +131,7 @@ class Node:
             timers=timers,
             activity=activity,
             ask_timeout=config.ask_timeout,
+            page_reads=trio.CapacityLimiter(config.page_reads),
         )
         ids = IdGenerator(config.node_id, clock_ms)
         accounts = Accounts(store, activity, ids, clock_ms)
@@ -138,9 +144,10 @@ class Node:
             max_connections=config.max_connections,
             max_handshakes_per_ip=config.max_handshakes_per_ip,
             max_unauthenticated_per_ip=config.max_unauthenticated_per_ip,
-            outbound_queue=config.outbound_queue,
             handshake_timeout=config.handshake_timeout,
             tls=config.tls,
+            close_grace=config.close_grace,
+            page_reads=config.page_reads_per_connection,
         )
         self._started = clock_ms()
         self._tree = Supervisor(

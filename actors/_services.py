@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 #: Channel rows read at once for one request (`channels`, contacts).
 CHANNEL_READ_CONCURRENCY = 16
 
+#: Page reads in flight on one node (NodeConfig.page_reads).
+DEFAULT_PAGE_READS = 32
+
 
 class DroppedDeliveries:
     """Counts deliveries dropped at full user mailboxes, logged at most every
@@ -81,6 +84,9 @@ class Services:
     dropped: DroppedDeliveries = field(factory=DroppedDeliveries)
     security: SecurityLog = field(factory=SecurityLog)
     caps: MembershipCaps = field(factory=MembershipCaps)
+    #: `sync` and `history` pages being read at once by all the node's
+    #: sessions: each holds up to a message of bodies while it is read.
+    page_reads: trio.CapacityLimiter = field(factory=lambda: trio.CapacityLimiter(DEFAULT_PAGE_READS))
 
     # -- addresses: the one place registry keys are spelled ---------------------
 
@@ -103,9 +109,9 @@ class Services:
     def tell_session(self, session: ActorRef, message: object) -> bool:
         """Hand a frame to a session without waiting; False if it is gone.
 
-        A full session mailbox is that session's problem, not the sender's:
-        its overflow policy closes it as a slow consumer, and the device
-        catches up with `sync` after it reconnects.
+        A device that does not read is that session's problem, not the
+        sender's: past its byte cap it closes as a slow consumer, and the
+        device catches up with `sync` after it reconnects.
         """
         try:
             session.tell_nowait(message)

@@ -1,51 +1,81 @@
-"""DeviceSession: one WebSocket, driven through the sans-IO ProtocolSession.
+"""DeviceSession: one WebSocket, a thin driver around the sans-IO ProtocolSession.
 
-Two halves, so that reading never waits on writing:
-- the reader task takes frames off the socket, lets the protocol session
-  decide what each one is, and carries out requests: sends in line (their
-  order is the device's order), everything else in handler tasks, at most
-  `MAX_IN_FLIGHT` at a time so a client cannot make us hold unbounded work;
-- the writer is an actor hosted in the connection's nursery, with a task only
-  while it has frames to write (an idle device then costs no task for it);
-  its bounded mailbox is the device's outbound queue. Channels and users
-  hand it frames without waiting; when it is full the device is not
-  reading, and the session ends with `bye` (slow consumer) instead of
-  slowing anyone else down.
+The protocol session decides everything: what each frame is, which state
+the connection is in, what the device is sent and in which order, when the
+connection closes and when it must be aborted. This driver only moves bytes
+and carries out requests:
+- the reader takes messages off the socket and hands them to the protocol
+  session; the requests it dispatches are carried out through one table,
+  `ROUTES` (auth, register, login and logout by the reader itself, one at a
+  time; sends told to their channel in line, in the device's order; the
+  rest in tasks, at most `MAX_IN_FLIGHT` at once and `page_reads` of them
+  `sync`/`history`, which start only while the outbound queue has room for
+  their replies (`has_room_for_replies`): past any of these the reader
+  waits, which stops the device);
+- the writer is a task that exists only while the protocol session has
+  something queued (an idle device costs no task for it), and writes what
+  `next_output` gives it;
+- channels and users reach the device through its `SessionRef`: what they
+  tell it goes to the protocol session at once, never waiting;
+- the gateway ticks every session every few seconds; that clock is what
+  closes idle devices, connections that never authenticated and those whose
+  close did not get through in the close grace (aborted then, mid-frame if
+  the peer stopped reading).
 
 A crash here ends this connection only; the gateway logs it once.
 """
 
 from __future__ import annotations
 
+import enum
 import itertools
-import logging
-import math
-from collections.abc import Hashable
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Any
 
 import trio
+from attrs import frozen
 from trio_websocket import ConnectionClosed, WebSocketConnection
 
+from runtime import ActorDead, ActorRef, AskTimeout, MailboxFull
 from storage import StoreError
-from runtime import Actor, ActorDead, ActorRef, AskTimeout, MailboxFull, spawn_actor
 from protocol import (
     AuthRequest,
+    BlockedRequest,
+    BlockRequest,
     AuthResult,
     ByeReason,
+    ChannelsRequest,
     Close,
-    CloseCode,
+    DevicesRequest,
+    DirectRequest,
     Dispatch,
+    Ending,
     Err,
     ErrorCode,
+    GroupRequest,
+    HistoryRequest,
+    InviteRequest,
+    LeaveRequest,
     LoginRequest,
     LoginResult,
     LogoutRequest,
+    LookupRequest,
     Ok,
-    Output,
+    PresenceRequest,
     ProtocolSession,
+    PushRequest,
+    ReadRequest,
     RegisterRequest,
     Request,
+    Result,
+    RevokeRequest,
     SendRequest,
+    State,
+    SyncRequest,
+    TypingRequest,
+    UnblockRequest,
     UserResult,
+    Violation,
 )
 
 from ._accounts import Accounts
@@ -53,89 +83,74 @@ from ._admission import PeerTicket
 from ._failures import RequestFailed
 from ._grants import DeviceGrant
 from ._handlers import Handlers
-from ._mail import Attach, Detach, Disconnect, Hangup, Outgoing, Post, PostReply
+from ._mail import Attach, Bye, Detach, Outgoing, Post, PostReply
 from ._security import SecurityEvent
 from ._services import Services
 
-log = logging.getLogger(__name__)
-
-#: Requests of one connection being handled at once (sends not counted:
-#: they queue in their channel's mailbox). More waits, and stops the reader.
+#: Requests of one connection carried out in tasks at once. More waits, and
+#: stops the reader.
 MAX_IN_FLIGHT = 32
-
-#: Seconds to get a frame or a close handshake through to a peer that may
-#: have stopped reading.
-BYE_GRACE = 2.0
-
-#: Seconds a slow consumer has to take the frame it is stuck on, after which
-#: the connection is dropped without a `bye` (the peer is likely gone).
-SLOW_CONSUMER_GRACE = 10.0
 
 _session_numbers = itertools.count(1)
 
+#: The security log's name for each ending an operator should hear of.
+_SECURITY_EVENTS: dict[Ending, SecurityEvent] = {
+    Violation.UNSUPPORTED_DATA: SecurityEvent.MALFORMED_FRAME,
+    Violation.MESSAGE_TOO_BIG: SecurityEvent.OVERSIZED_FRAME,
+    Violation.AUTH_TIMEOUT: SecurityEvent.AUTH_TIMEOUT,
+    ByeReason.SLOW_CONSUMER: SecurityEvent.SLOW_CONSUMER,
+}
 
-class _Writer(Actor):
-    """The device's outbound queue: writes each frame in mailbox order."""
+
+class SessionRef(ActorRef):
+    """A device session's address, for channels and users.
+
+    What they tell it goes to the session at once and is never waited for:
+    the session bounds its queue in bytes itself and closes as a slow
+    consumer past it, so a full mailbox never exists here.
+    """
 
     __slots__ = ("_session",)
 
     def __init__(self, session: DeviceSession) -> None:
         self._session = session
 
-    async def receive(self, message: object) -> object:
-        session = self._session
-        if session.slow:
-            # The frame in flight is finished; whatever is queued behind it
-            # is dropped and the device told why. It recovers with `sync`.
-            await session.close(ByeReason.SLOW_CONSUMER)
-        elif isinstance(message, Outgoing):
-            await session.write(message.frame)
-        elif isinstance(message, PostReply):
-            await session.write(message.frame)
-            session.post_answered()
-        elif isinstance(message, Disconnect):
-            await session.close(ByeReason(message.reason), message.retry_ms)
-        elif isinstance(message, Hangup):
-            await session.hang_up(message.code, message.reason)
-        else:
-            raise TypeError(f"session writer got {message!r}")
-        return None
-
-
-class SessionRef(ActorRef):
-    """The session's address for channels and users: its writer's, plus its policy.
-
-    The runtime reports a full mailbox to the sender; for a device that is
-    the moment to end the connection, so this ref tells the session before
-    passing the error on.
-    """
-
-    __slots__ = ("_writer", "_session")
-
-    def __init__(self, writer: ActorRef, session: DeviceSession) -> None:
-        self._writer = writer
-        self._session = session
-
     @property
     def key(self) -> Hashable:
-        return self._writer.key
+        return ("session", self._session.number)
 
     @property
     def alive(self) -> bool:
-        return self._writer.alive
+        return self._session.state is not State.CLOSED
 
     async def tell(self, message: object) -> None:
-        await self._writer.tell(message)
+        self.tell_nowait(message)
 
     def tell_nowait(self, message: object) -> None:
-        try:
-            self._writer.tell_nowait(message)
-        except MailboxFull:
-            self._session.overflowed()
-            raise
+        if not self.alive:
+            raise ActorDead(self.key)
+        self._session.deliver(message)
 
     async def ask(self, message: object, timeout: float) -> object:
-        return await self._writer.ask(message, timeout)
+        raise TypeError(f"a device session answers no asks, got {message!r}")
+
+
+class Mode(enum.Enum):
+    """How the session carries out one kind of request."""
+
+    IN_LINE = "in_line"  # by the reader, before it reads on
+    TOLD = "told"  # told to its channel by the reader, in the device's order; answered by a PostReply
+    TASK = "task"  # in a task of its own
+    PAGE_READ = "page_read"  # a task, and one of the connection's few page reads
+
+
+Handler = Callable[["DeviceSession", Any], Awaitable[Result | None]]
+
+
+@frozen
+class Route:
+    handler: Handler
+    mode: Mode
 
 
 class DeviceSession:
@@ -146,198 +161,141 @@ class DeviceSession:
         accounts: Accounts,
         handlers: Handlers,
         *,
-        outbound_queue: int,
         peer: PeerTicket,
+        close_grace: float,
+        page_reads: int,
     ) -> None:
         self._ws = ws
         # Its place in its address's counts, until `auth` succeeds.
         self._peer = peer
         self._services = services
         self._accounts = accounts
-        self._outbound_queue = outbound_queue
-        self._protocol = ProtocolSession(now=trio.current_time(), limits=services.limits)
-        self._number = next(_session_numbers)
         self._handlers = handlers
-        self._ref: SessionRef | None = None
-        self._slow = False
+        self._page_reads_allowed = page_reads
+        self._protocol = ProtocolSession(now=trio.current_time(), limits=services.limits, close_grace=close_grace)
+        self.number = next(_session_numbers)
+        self._ref = SessionRef(self)
         self._nursery: trio.Nursery | None = None
-        self._draining = False
-        self._closing = False  # the writer started the close handshake
-        self._posts_pending = 0
-        self._requests_running = 0  # being answered now (sends not counted)
-        self._busy_seen = -math.inf  # when the idle check last found a request running
-        self._idle_closed = False
-        self._finished = False
-        # Set at the next change of _posts_pending, _requests_running or
-        # _finished; made only while someone waits for one. Most sessions
-        # never have a waiter, and three Events and a Semaphore each were a
-        # kilobyte per idle device.
+        self._attached: tuple[int, int] | None = None  # (user, device) the user actor delivers to
+        self._writing = False
+        self._running = 0  # requests being carried out in tasks
+        self._page_reads = 0  # of them, `sync` and `history`
+        # Set when a task's request is answered or a frame is written; made
+        # only while the reader waits for room. Most sessions never wait,
+        # and an Event each would cost every idle device its memory.
         self._change: trio.Event | None = None
         # The device's grant from its user's actor, from a successful `auth`:
         # the send bucket all of the device's connections spend.
         self._grant: DeviceGrant | None = None
 
-    @property
-    def user(self) -> int | None:
-        return self._protocol.user
-
-    # -- lifecycle ---------------------------------------------------------------
-
     def __repr__(self) -> str:
-        return f"<DeviceSession {self._number} user {self.user}>"
+        return f"<DeviceSession {self.number} user {self._protocol.user}>"
+
+    @property
+    def state(self) -> State:
+        return self._protocol.state
 
     async def run(self, connection: trio.Nursery) -> None:
-        """Serve the device until the connection closes; a crash propagates.
+        """Serve the device until the connection ends; a crash propagates.
 
         `connection` is the nursery the gateway runs the connection in: the
-        session's writer and request tasks run there beside the transport's
-        reader, and the session ends by cancelling it (`_end`), so this
-        returns only by cancellation or a crash.
+        writer and request tasks run there beside the transport's reader,
+        and the session ends by cancelling it (`_abort`), so this returns
+        only by cancellation or a crash.
         """
         self._nursery = connection
         try:
-            writer = await spawn_actor(
-                connection, _Writer(self), key=("session", self._number), mailbox_size=self._outbound_queue
-            )
-            self._ref = SessionRef(writer, self)
-            await self._read(connection)
-            # A close of ours ends the reader at once; cancelling then would
-            # cut the handshake and reset a peer still sending, losing the
-            # `bye` it had not read. The writer ends the session after it.
-            if not self._closing:
-                self._end()
+            await self._read()
+            # Closing, the writer's close handshake (or the close grace)
+            # ends the session: cancelling now would cut the handshake and
+            # lose a `bye` the peer has not read yet.
+            if self._protocol.state is not State.CLOSING:
+                self._abort()
             await trio.sleep_forever()
         finally:
-            self._detach()
             self._protocol.closed()
-            self._finished = True
-            self._changed()
+            self._detach()
 
-    async def drain(self, retry_ms: int) -> None:
-        """Stop taking requests, let accepted sends finish, then `bye` (draining)."""
-        self._draining = True
-        # A session that ended with posts unanswered answers none of them.
-        while self._posts_pending and not self._finished:
-            await self._next_change()
-        if self._ref is not None:
-            self._services.tell_session(self._ref, Disconnect(ByeReason.DRAINING.value, retry_ms))
-        while not self._finished:
-            await self._next_change()
+    # -- inputs --------------------------------------------------------------------
 
-    async def _next_change(self) -> None:
-        """Wait until posts or requests are answered, or the session finished."""
-        if self._change is None:
-            self._change = trio.Event()
-        await self._change.wait()
+    def deliver(self, message: object) -> None:
+        """What a channel or a user tells the device (through its SessionRef); never waits."""
+        protocol = self._protocol
+        if isinstance(message, Outgoing):
+            protocol.send_event(message.frame)
+        elif isinstance(message, PostReply):
+            request, outcome = message.request, message.outcome
+            protocol.answer(request, _refusal(request, outcome) if isinstance(outcome, RequestFailed) else Ok(request.id, outcome))
+        elif isinstance(message, Bye):
+            protocol.close(message.reason, message.retry_ms)
+        else:
+            raise TypeError(f"device session got {message!r}")
+        self._pump()
 
-    def _changed(self) -> None:
-        change, self._change = self._change, None
-        if change is not None:
-            change.set()
+    def close(self, reason: ByeReason, retry_ms: int | None = None) -> None:
+        """End the connection with `bye` `reason` (the node drains: DRAINING)."""
+        self._protocol.close(reason, retry_ms)
+        self._pump()
 
-    @property
-    def slow(self) -> bool:
-        return self._slow
+    def tick(self, now: float) -> None:
+        """The gateway's clock: idle devices, the auth deadline, the close grace."""
+        self._protocol.tick(now)
+        self._pump()
 
-    def overflowed(self) -> None:
-        """The outbound queue is full: the device does not read. Cut it off.
+    def _pump(self) -> None:
+        """Act on what the protocol session decided: log an ending, write, or abort."""
+        protocol = self._protocol
+        ending = protocol.take_ending()
+        if ending is not None and ending in _SECURITY_EVENTS:
+            self._services.security.record(
+                _SECURITY_EVENTS[ending], peer=self._peer(), user=protocol.user, device=protocol.device
+            )
+        if protocol.state is State.CLOSED:
+            self._abort()
+        elif protocol.has_output and not self._writing and self._nursery is not None:
+            self._writing = True
+            self._nursery.start_soon(self._write)
 
-        Not by cancelling the writer, which may be in the middle of a frame:
-        it says `bye` as soon as the frame in flight is taken, and the
-        watchdog drops the connection if even that never happens.
-        """
-        if not self._slow and self._nursery is not None:
-            log.info("session %d (user %s): slow consumer, closing", self._number, self.user)
-            self._slow = True
-            self._nursery.start_soon(self._slow_consumer_watchdog)
+    def _peer(self) -> str:
+        remote = self._ws.remote
+        return str(remote) if isinstance(remote, str) else f"{remote.address}:{remote.port}"
 
-    def close_if_idle(self, now: float) -> None:
-        """Close the device if it sent nothing for `idle_timeout` seconds (`bye` idle).
-
-        The gateway calls this for every session every few seconds: one task
-        for all connections, rather than a watchdog task (and its memory)
-        each. Any frame counts as activity, a `ping` most of all; WebSocket
-        pings do not: trio-websocket answers them itself, and a client that
-        only does that is not running the protocol's heartbeat.
-        """
-        if self._idle_closed or self._ref is None:
-            return
-        if self._requests_running:
-            # Waiting on us is not silence: a device whose auth is queued
-            # behind a busy store must not be cut off for it.
-            self._busy_seen = now
-            return
-        last = max(self._protocol.last_activity, self._busy_seen)
-        if now >= last + self._services.limits.idle_timeout:
-            self._idle_closed = True
-            self._services.tell_session(self._ref, Disconnect(ByeReason.IDLE.value))
-
-    async def _slow_consumer_watchdog(self) -> None:
-        await trio.sleep(SLOW_CONSUMER_GRACE)
-        log.info("session %d: slow consumer took no frame in %s s, dropping", self._number, SLOW_CONSUMER_GRACE)
-        self._end()
-
-    def _end(self) -> None:
-        """End the session now: its reader, writer and handlers are cancelled, and the connection with them."""
+    def _abort(self) -> None:
+        """End the connection now: its reader, writer and request tasks are cancelled, the socket with them."""
         assert self._nursery is not None
         self._nursery.cancel_scope.cancel()
 
     def _detach(self) -> None:
-        user, device = self._protocol.user, self._protocol.device
-        if user is None or device is None or self._ref is None:
+        if self._attached is None:
             return
+        user, device = self._attached
         try:
             self._services.user_ref(user).tell_nowait(Detach(device, self._ref))
         except (MailboxFull, ActorDead):
             pass  # the user actor drops dead sessions on its next delivery
 
-    # -- writing -----------------------------------------------------------------
+    # -- the two halves ------------------------------------------------------------
 
-    async def write(self, frame: bytes) -> None:
-        try:
-            await self._ws.send_message(frame)
-        except ConnectionClosed:
-            self._end()
-
-    def post_answered(self) -> None:
-        self._posts_pending -= 1
-        if self._posts_pending == 0:
-            self._changed()
-
-    async def close(self, reason: ByeReason, retry_ms: int | None = None) -> None:
-        """Say `bye`, then close: called by the writer, after every earlier frame."""
-        await self._send_outputs(self._protocol.closing(reason, retry_ms))
-
-    async def hang_up(self, code: int, reason: str) -> None:
-        await self._send_output(Close(CloseCode(code), reason))
-
-    async def _send_outputs(self, outputs: list[Output]) -> None:
-        for output in outputs:
-            await self._send_output(output)
-
-    async def _send_output(self, output: Output) -> None:
-        if isinstance(output, Close):
-            self._closing = True
-            # aclose waits for the peer's close frame; a dead peer sends none.
-            # Cancelled, it closes the TCP stream itself.
-            with trio.move_on_after(BYE_GRACE):
-                await self._ws.aclose(int(output.code), output.reason)
-            self._end()
-            return
-        data = self._protocol.send(output)
-        if data is not None:
-            await self.write(data)
-
-    def _reply(self, reply: Ok | Err) -> None:
-        data = self._protocol.send(reply)
-        if data is not None and self._ref is not None:
-            self._services.tell_session(self._ref, Outgoing(data))
-
-    # -- reading -----------------------------------------------------------------
-
-    async def _read(self, nursery: trio.Nursery) -> None:
+    async def _write(self) -> None:
         ws, protocol = self._ws, self._protocol
-        while True:
+        try:
+            while (item := protocol.next_output()) is not None:
+                if isinstance(item, Close):
+                    # aclose waits for the peer's close frame, which a dead
+                    # peer never sends: the close grace bounds the wait.
+                    await ws.aclose(int(item.code), item.reason)
+                    self._abort()
+                    return
+                await ws.send_message(item)
+                self._changed()
+        except ConnectionClosed:
+            self._abort()
+        finally:
+            self._writing = False
+
+    async def _read(self) -> None:
+        ws, protocol = self._ws, self._protocol
+        while protocol.state not in (State.CLOSING, State.CLOSED):
             try:
                 message = await ws.get_message()
             except ConnectionClosed:
@@ -347,75 +305,79 @@ class DeviceSession:
                 outputs = protocol.receive_text(message, now)
             else:
                 outputs = protocol.receive_bytes(message, now)
+            self._pump()
             for output in outputs:
                 if isinstance(output, Dispatch):
-                    await self._dispatch(output.request, nursery)
-                elif isinstance(output, Close):
-                    # Through the writer, after the err frame queued before it;
-                    # the writer's close ends this session.
-                    await self._hang_up(output)
-                    return
-                else:
-                    self._reply(output)
+                    await self._dispatch(output.request)
 
-    async def _hang_up(self, close: Close) -> None:
-        assert self._ref is not None
-        with trio.move_on_after(BYE_GRACE):
-            await self._ref.tell(Hangup(int(close.code), close.reason))
-            await trio.sleep_forever()
+    # -- carrying out requests -----------------------------------------------------
 
-    async def _dispatch(self, request: Request, nursery: trio.Nursery) -> None:
-        if self._draining:
-            self._reply(Err(request.id, ErrorCode.UNAVAILABLE, "node is draining, reconnect"))
-        elif isinstance(request, SendRequest):
-            await self._post(request)
-        elif isinstance(request, AuthRequest | RegisterRequest | LoginRequest | LogoutRequest):
-            # In line: the protocol waits for auth's outcome anyway, and the
-            # others are once-per-connection.
-            self._requests_running += 1
-            await self._answer(request)
-        else:
-            # In line requests are over by now: all running ones are here.
-            while self._requests_running >= MAX_IN_FLIGHT:
-                await self._next_change()
-            self._requests_running += 1
-            nursery.start_soon(self._answer, request)
+    async def _dispatch(self, request: Request) -> None:
+        route = ROUTES.get(type(request))
+        if route is None or route.mode in (Mode.IN_LINE, Mode.TOLD):
+            await self._carry_out(request, route)
+            return
+        page_read = route.mode is Mode.PAGE_READ
+        while self._running >= MAX_IN_FLIGHT or (page_read and not self._room_for_a_page()):
+            if self._change is None:
+                self._change = trio.Event()
+            await self._change.wait()
+        self._running += 1
+        self._page_reads += page_read
+        assert self._nursery is not None
+        self._nursery.start_soon(self._carry_out_in_task, request, route)
 
-    async def _answer(self, request: Request) -> None:
-        """Answer a request already counted in `_requests_running`."""
+    def _room_for_a_page(self) -> bool:
+        """Another page read may start: below the connection's count, and its reply (with those of
+        the reads in flight) has room in the outbound queue."""
+        replies = (self._page_reads + 1) * self._services.limits.max_message_bytes
+        return self._page_reads < self._page_reads_allowed and self._protocol.has_room_for_replies(replies)
+
+    def _changed(self) -> None:
+        """A request was answered or a frame written: the reader may have room again."""
+        change, self._change = self._change, None
+        if change is not None:
+            change.set()
+
+    async def _carry_out_in_task(self, request: Request, route: Route) -> None:
         try:
-            await self._answer_counted(request)
+            if route.mode is Mode.PAGE_READ:
+                async with self._services.page_reads:
+                    await self._carry_out(request, route)
+            else:
+                await self._carry_out(request, route)
         finally:
-            self._requests_running -= 1
+            self._running -= 1
+            self._page_reads -= route.mode is Mode.PAGE_READ
             self._changed()
 
-    async def _answer_counted(self, request: Request) -> None:
+    async def _carry_out(self, request: Request, route: Route | None) -> None:
+        """Run the request's handler and answer it (a told one is answered by its channel)."""
         try:
+            if route is None:
+                raise RequestFailed(ErrorCode.BAD_REQUEST, f"{request.T!r} is not served by this node")
             try:
-                result = await self._handle(request)
+                result = await route.handler(self, request)
             except StoreError as exc:
                 raise RequestFailed(ErrorCode.UNAVAILABLE, f"store unavailable, retry: {exc}") from None
         except RequestFailed as failure:
-            if isinstance(request, AuthRequest):
-                self._protocol.auth_rejected()
-            self._reply(Err(request.id, failure.code, failure.message, retry=failure.retry_ms))
-            return
-        self._reply(Ok(request.id, result))
+            self._protocol.answer(request, _refusal(request, failure))
+        else:
+            if route.mode is Mode.TOLD:
+                return
+            self._protocol.answer(request, Ok(request.id, result))
+        self._pump()
 
-    async def _handle(self, request: Request) -> object:
-        if isinstance(request, RegisterRequest):
-            return UserResult(await self._accounts.register(request.username, request.password))
-        if isinstance(request, LoginRequest):
-            login = await self._accounts.login(request.username, request.password, request.device)
-            return LoginResult(login.user, login.device, login.token)
-        if isinstance(request, AuthRequest):
-            return await self._authenticate(request)
-        user, device = self._protocol.user, self._protocol.device
-        assert user is not None and device is not None
-        return await self._handlers.handle(request, user, device)
+    # -- the handlers that need the connection -------------------------------------
+
+    async def _register(self, request: RegisterRequest) -> UserResult:
+        return UserResult(await self._accounts.register(request.username, request.password))
+
+    async def _login(self, request: LoginRequest) -> LoginResult:
+        login = await self._accounts.login(request.username, request.password, request.device)
+        return LoginResult(login.user, login.device, login.token)
 
     async def _authenticate(self, request: AuthRequest) -> AuthResult:
-        assert self._ref is not None
         device = await self._accounts.authenticate(request.token)
         try:
             # Before `ok`: every message stored after this reaches the device
@@ -430,35 +392,67 @@ class DeviceSession:
         assert isinstance(grant, DeviceGrant)
         self._grant = grant
         self._peer.authenticated()
-        self._protocol.authenticated(device.user, device.device)
+        self._attached = (device.user, device.device)
         return AuthResult(device.user, device.device, self._services.limits.heartbeat)
 
     async def _post(self, request: SendRequest) -> None:
-        assert self._ref is not None and self._grant is not None
         user, device = self._protocol.user, self._protocol.device
-        assert user is not None and device is not None
+        assert user is not None and device is not None and self._grant is not None
         # After validation (the protocol session's), so a refused send costs
         # the device no token; before the channel, so a throttled one costs
         # the node nothing more.
         retry = self._grant.take_send(trio.current_time())
         if retry is not None:
             self._services.security.record(SecurityEvent.THROTTLED, request="send", user=user, device=device)
-            self._reply(Err(request.id, ErrorCode.RATE_LIMITED, retry=retry))
-            return
-        post = Post(
-            sender=user,
-            device=device,
-            request_id=request.id,
-            body=request.body,
-            cid=request.cid,
-            reply_to=self._ref,
-        )
-        # Counted before the tell: while it waits for mailbox space the
-        # channel may answer an earlier post, and drain must never see zero
-        # with this one queued.
-        self._posts_pending += 1
+            raise RequestFailed(ErrorCode.RATE_LIMITED, "sending too fast", retry_ms=retry)
+        post = Post(sender=user, device=device, request=request, reply_to=self._ref)
         try:
             await self._services.channel_ref(request.channel).tell(post)
         except ActorDead:
-            self.post_answered()
-            self._reply(Err(request.id, ErrorCode.UNAVAILABLE, "node is shutting down"))
+            raise RequestFailed(ErrorCode.UNAVAILABLE, "node is shutting down") from None
+
+
+def _refusal(request: Request, failure: RequestFailed) -> Err:
+    return Err(request.id, failure.code, failure.message, retry=failure.retry_ms)
+
+
+def _served_by(handle: Callable[..., Awaitable[Result | None]]) -> Handler:
+    """A route to a Handlers method, for the requests of an authenticated device."""
+
+    async def handler(session: DeviceSession, request: Request) -> Result | None:
+        protocol = session._protocol
+        user, device = protocol.user, protocol.device
+        assert user is not None and device is not None  # dispatched only once authenticated
+        return await handle(session._handlers, request, user, device)
+
+    return handler
+
+
+#: The one table of requests: every request the protocol session dispatches
+#: is carried out by its route, or answered `bad_request` if it has none.
+ROUTES: dict[type[Request], Route] = {
+    # One at a time: auth's outcome decides what the connection is, and a
+    # register or login costs a KDF that pipelining must not multiply.
+    RegisterRequest: Route(DeviceSession._register, Mode.IN_LINE),
+    LoginRequest: Route(DeviceSession._login, Mode.IN_LINE),
+    AuthRequest: Route(DeviceSession._authenticate, Mode.IN_LINE),
+    LogoutRequest: Route(_served_by(Handlers.logout), Mode.IN_LINE),
+    SendRequest: Route(DeviceSession._post, Mode.TOLD),
+    SyncRequest: Route(_served_by(Handlers.sync), Mode.PAGE_READ),
+    HistoryRequest: Route(_served_by(Handlers.history), Mode.PAGE_READ),
+    LookupRequest: Route(_served_by(Handlers.lookup), Mode.TASK),
+    DirectRequest: Route(_served_by(Handlers.direct), Mode.TASK),
+    GroupRequest: Route(_served_by(Handlers.group), Mode.TASK),
+    InviteRequest: Route(_served_by(Handlers.invite), Mode.TASK),
+    LeaveRequest: Route(_served_by(Handlers.leave), Mode.TASK),
+    ChannelsRequest: Route(_served_by(Handlers.channels), Mode.TASK),
+    ReadRequest: Route(_served_by(Handlers.read), Mode.TASK),
+    TypingRequest: Route(_served_by(Handlers.typing), Mode.TASK),
+    PresenceRequest: Route(_served_by(Handlers.presence), Mode.TASK),
+    DevicesRequest: Route(_served_by(Handlers.devices), Mode.TASK),
+    RevokeRequest: Route(_served_by(Handlers.revoke), Mode.TASK),
+    PushRequest: Route(_served_by(Handlers.push), Mode.TASK),
+    BlockRequest: Route(_served_by(Handlers.block), Mode.TASK),
+    UnblockRequest: Route(_served_by(Handlers.unblock), Mode.TASK),
+    BlockedRequest: Route(_served_by(Handlers.blocked), Mode.TASK),
+}

@@ -3,7 +3,7 @@
 Channels fan out to users, never to devices, so a channel's work per message
 is the member count whatever the devices; the user turns it into one frame
 per live session. Delivery never waits: a session whose outbound queue is
-full is cut off as a slow consumer by its own mailbox policy, and recovers
+over its byte cap closes itself as a slow consumer, and the device recovers
 with `sync` when it reconnects.
 
 Presence is the user's, not a device's: it changes when the first device
@@ -26,14 +26,14 @@ import trio
 
 from runtime import Actor, ActorRef, Timer
 from storage import StoreError
-from protocol import ErrorCode, PresenceEvent, UserPresence, encode
+from protocol import ByeReason, ErrorCode, PresenceEvent, UserPresence, encode
 
 from ._mail import (
     Attach,
+    Bye,
     Deliver,
     Detach,
     DeviceRevoked,
-    Disconnect,
     Outgoing,
     PresenceDeadline,
     PresenceQuery,
@@ -80,7 +80,7 @@ class UserActor(Actor):
         elif isinstance(message, DeviceRevoked):
             for session, device in list(self._sessions.items()):
                 if device == message.device:
-                    self._services.tell_session(session, Disconnect("revoked"))
+                    self._services.tell_session(session, Bye(ByeReason.REVOKED))
         else:
             raise TypeError(f"user actor got {message!r}")
         return None

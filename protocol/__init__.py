@@ -1,8 +1,9 @@
 """The chat wire protocol v1, sans-IO: frames, their validation, the session.
 
 Nothing here does I/O or imports an event loop. A driver feeds a
-`ProtocolSession` the WebSocket messages it receives and the outcomes of the
-requests it carries out, and writes the bytes the session gives it back.
+`ProtocolSession` the WebSocket messages it receives, the replies to the
+requests it carries out and the events for the device, and writes what the
+session queues for it.
 Frames are values: requests (`*Request`), replies (`Ok` with a `*Result`, or
 `Err`) and events (`*Event`); `encode` turns any of them into one WebSocket
 message. `docs/protocol.rst` describes the protocol itself.
@@ -65,7 +66,7 @@ from ._requests import (
     TypingRequest,
     UnblockRequest,
 )
-from ._session import Close, Dispatch, Output, ProtocolSession, State
+from ._session import CLOSE_GRACE, Close, Dispatch, Ending, Output, ProtocolSession, State, Violation
 from ._values import (
     ChannelInfo,
     ChannelKind,
@@ -77,6 +78,7 @@ from ._values import (
 )
 
 __all__ = [
+    "CLOSE_GRACE",
     "AuthRequest",
     "AuthResult",
     "BlockRequest",
@@ -96,6 +98,7 @@ __all__ = [
     "DevicesResult",
     "DirectRequest",
     "Dispatch",
+    "Ending",
     "Err",
     "ErrorCode",
     "Event",
@@ -141,6 +144,7 @@ __all__ = [
     "UserPresence",
     "UserResult",
     "UsersResult",
+    "Violation",
     "decode_server_frame",
     "encode",
 ]

@@ -1,26 +1,80 @@
 """MessagePack in and out, with the strictness the wire promises.
 
 A frame is one msgpack map with string keys. Everything a peer can make us
-allocate is bounded before it reaches Python code: the message size by the
-transport, and here the nesting depth and the number of containers, so a
-1 MiB message cannot expand into a million empty lists. Strings must be valid
-UTF-8 and extension types (timestamps included) are refused: no field of the
-protocol uses them, and rejecting them keeps decoding a pure data operation.
+allocate or compute is bounded before it reaches Python code: the message
+size by the transport; the length of every string, array and map by
+msgpack's own C unpacker, as each header is read (`Bounds`); and what is
+left for our hooks (the nesting depth, the number of containers, the
+entries in them all) by counts the hooks check before they look at a single
+child. So a 1 MiB message can neither expand into a million empty lists nor
+make us walk a map of 160,000 keys. Strings must be valid UTF-8 and extension
+types (timestamps included) are refused: no field of the protocol uses them,
+and rejecting them keeps decoding a pure data operation.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import msgpack
+from attrs import frozen
 
 from ._errors import FrameError
+from ._limits import Limits
 
 #: Deepest nesting of arrays and maps in a frame (the frame's map is depth 1).
 MAX_DEPTH = 32
 #: Arrays and maps in one client frame. A request needs two (its map and one
 #: id list); the rest is room for optional fields of later protocol versions.
 MAX_CLIENT_CONTAINERS = 256
+#: Keys in one map of a client frame: a request has `t`, `id`, at most eight
+#: fields and sixteen push provider fields.
+MAX_MAP_KEYS = 64
+#: Entries a client frame may hold besides its longest id list: its fields,
+#: and room for optional ones of later versions.
+SPARE_ENTRIES = 1024
+
+
+@frozen
+class Bounds:
+    """How much one frame from a peer we do not trust may hold.
+
+    `array`, `map`, `string` and `binary` are lengths msgpack's C unpacker
+    checks at each header, so an oversized one costs no allocation and runs
+    no hook. `entries` bounds the items of all arrays and maps of the frame
+    together; with `MAX_CLIENT_CONTAINERS` it caps the Python work of the
+    hooks, which look at every child of every container, at a few thousand
+    steps per frame.
+
+    They refuse only what is no request at all: an id list a little longer
+    than its field allows still reaches validation (and gets its error
+    code), and so does a body one character too long.
+    """
+
+    array: int
+    map: int
+    string: int
+    binary: int
+    entries: int
+
+    @classmethod
+    @functools.cache
+    def for_limits(cls, limits: Limits) -> Bounds:
+        """The bounds of a client frame under `limits`.
+
+        Arrays: twice the longest id list a request may carry. Strings and
+        binary values: the message size, as any field's own limit is for
+        validation to answer.
+        """
+        array = 2 * max(limits.max_presence_users, limits.max_group_members)
+        return cls(
+            array=array,
+            map=MAX_MAP_KEYS,
+            string=limits.max_message_bytes,
+            binary=limits.max_message_bytes,
+            entries=array + SPARE_ENTRIES,
+        )
 
 
 class _Builder:
@@ -32,15 +86,23 @@ class _Builder:
     container stays referenced by its parent until decoding ends.
     """
 
-    def __init__(self, max_containers: int | None) -> None:
+    def __init__(self, max_containers: int | None, max_entries: int | None) -> None:
         self._left = max_containers
+        self._entries = max_entries
         self._depth: dict[int, int] = {}
 
-    def _measure(self, container: list[Any] | dict[str, Any], children: Any) -> None:
+    def _count(self, entries: int) -> None:
+        # Before any child is looked at: this is what bounds the hooks' work.
         if self._left is not None:
             self._left -= 1
             if self._left < 0:
                 raise FrameError("too many arrays and maps in one frame")
+        if self._entries is not None:
+            self._entries -= entries
+            if self._entries < 0:
+                raise FrameError("too many entries in one frame")
+
+    def _measure(self, container: list[Any] | dict[str, Any], children: Any) -> None:
         depth = 1
         for child in children:
             below = self._depth.get(id(child))  # None for scalars
@@ -57,10 +119,12 @@ class _Builder:
         raise FrameError(f"msgpack extension type {code} is not allowed")
 
     def list_hook(self, items: list[Any]) -> list[Any]:
+        self._count(len(items))
         self._measure(items, items)
         return items
 
     def pairs_hook(self, pairs: list[tuple[Any, Any]]) -> dict[str, Any]:
+        self._count(len(pairs))
         mapping: dict[str, Any] = {}
         for key, value in pairs:
             # strict_map_key still lets bytes keys through; the wire says str.
@@ -74,14 +138,22 @@ class _Builder:
 
 
 def unpack_frame(
-    data: bytes, *, max_containers: int | None = MAX_CLIENT_CONTAINERS
+    data: bytes, *, max_containers: int | None = MAX_CLIENT_CONTAINERS, bounds: Bounds | None = None
 ) -> dict[str, Any]:
     """Decode one frame, or raise FrameError saying why it is not one.
 
     `max_containers` is None for frames from a trusted server, whose replies
-    legitimately hold thousands of maps (a long `channels` list).
+    legitimately hold thousands of maps (a long `channels` list). `bounds`
+    are for frames from a peer we do not trust (the server's session passes
+    them); without them lengths are bounded only by the message's size.
     """
-    builder = _Builder(max_containers)
+    builder = _Builder(max_containers, None if bounds is None else bounds.entries)
+    lengths = {} if bounds is None else {
+        "max_str_len": bounds.string,
+        "max_bin_len": bounds.binary,
+        "max_array_len": bounds.array,
+        "max_map_len": bounds.map,
+    }
     try:
         value = msgpack.unpackb(
             data,
@@ -92,6 +164,7 @@ def unpack_frame(
             object_pairs_hook=builder.pairs_hook,
             max_ext_len=0,
             ext_hook=builder.ext_hook,
+            **lengths,
         )
     except FrameError:
         raise

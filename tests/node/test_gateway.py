@@ -1,5 +1,6 @@
 """The gateway as each device's supervisor (the connection limit, crash
-containment, drain, stop), and a device's limit of requests in flight."""
+containment, drain, stop, the kernel's bound on unacknowledged data), and a
+device's limit of requests in flight."""
 
 from __future__ import annotations
 
@@ -15,10 +16,9 @@ import trio
 from trio_websocket import ConnectionClosed, HandshakeError, WebSocketConnection, open_websocket_url, wrap_client_stream
 
 from actors import Node
-from actors._gateway import RESOURCE, TRY_AGAIN_LATER
-from actors._handlers import Handlers
-from actors._session import MAX_IN_FLIGHT
-from protocol import LookupRequest
+from actors._gateway import RESOURCE, TRY_AGAIN_LATER, _bound_unacknowledged
+from actors._session import MAX_IN_FLIGHT, ROUTES, DeviceSession, Mode, Route
+from protocol import Limits, LookupRequest
 
 from storage import EmbeddedStore
 
@@ -71,14 +71,14 @@ async def test_connections_over_the_limit_are_refused_with_1013_and_counted_out_
 async def test_a_session_crash_closes_only_its_connection_and_is_logged_once(
     open_store: OpenStore, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    handle = Handlers.handle
+    lookup = ROUTES[LookupRequest].handler
 
-    async def handle_with_a_bug(self: Handlers, request: object, user: int, device: int) -> object:
-        if isinstance(request, LookupRequest) and request.username == "crash_me":
+    async def lookup_with_a_bug(session: DeviceSession, request: LookupRequest) -> object:
+        if request.username == "crash_me":
             raise RuntimeError("a bug in a handler")
-        return await handle(self, request, user, device)  # type: ignore[arg-type]
+        return await lookup(session, request)
 
-    monkeypatch.setattr(Handlers, "handle", handle_with_a_bug)
+    monkeypatch.setitem(ROUTES, LookupRequest, Route(lookup_with_a_bug, Mode.TASK))
     caplog.set_level(logging.ERROR)
     async with running_node(open_store) as node:
         async with open_websocket_url(node.url) as bystander, open_websocket_url(node.url) as crasher:
@@ -156,7 +156,7 @@ async def test_a_node_stop_ends_every_session_within_the_drain_timeout(open_stor
             async with open_websocket_url(node.url) as device:
                 await sign_up(device, f"device_{secrets.token_hex(4)}")
                 # It never answers the close handshake, which would hold its
-                # session for BYE_GRACE (2 s) if nothing cut it short.
+                # session for the close grace (2 s) if nothing cut it short.
                 silent = await silent_device(node.gateway.port)
                 await wait_for_connections(node, 2)
                 start = trio.current_time()
@@ -222,3 +222,14 @@ async def test_peers_gone_before_the_handshake_answer_disturb_no_one(open_store:
                 await stream.aclose()  # with SO_LINGER 0: a reset, no FIN
             await trio.sleep(0.5)
             assert (await call(bystander, t="ping"))["t"] == "ok"
+
+
+async def test_the_kernel_gives_up_on_unacknowledged_data_after_the_idle_timeout() -> None:
+    """TCP_USER_TIMEOUT on each accepted socket: a peer that vanished without a FIN holds its
+    socket no longer than a silent one would hold its session."""
+    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    port = listeners[0].socket.getsockname()[1]
+    async with await trio.open_tcp_stream("127.0.0.1", port), await listeners[0].accept() as accepted:
+        _bound_unacknowledged(accepted, Limits().idle_timeout)
+        assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT) == 30_000
+    await listeners[0].aclose()

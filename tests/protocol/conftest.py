@@ -11,7 +11,7 @@ from typing import Any
 import msgpack
 import pytest
 
-from protocol import Dispatch, Limits, Output, ProtocolSession
+from protocol import AuthResult, Dispatch, Limits, Ok, Output, ProtocolSession
 
 USER, DEVICE = 41, 42
 
@@ -27,7 +27,7 @@ def receive(session: ProtocolSession, fields: dict[str, Any], now: float = 1.0) 
 def authenticate(session: ProtocolSession) -> ProtocolSession:
     [dispatch] = receive(session, {"t": "auth", "id": 1, "token": "t0ken"})
     assert isinstance(dispatch, Dispatch)
-    session.authenticated(USER, DEVICE)
+    session.answer(dispatch.request, Ok(1, AuthResult(USER, DEVICE, heartbeat=5)))
     return session
 
 

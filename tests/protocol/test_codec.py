@@ -5,8 +5,10 @@ from __future__ import annotations
 import msgpack
 import pytest
 
-from protocol import Close, CloseCode, Err, Ok, ProtocolSession
-from protocol._codec import MAX_CLIENT_CONTAINERS, MAX_DEPTH, unpack_frame
+from protocol import AuthResult, Close, Err, ErrorCode, Limits, Ok, ProtocolSession, Violation
+from protocol import FrameError
+from protocol._codec import MAX_CLIENT_CONTAINERS, MAX_DEPTH, MAX_MAP_KEYS, Bounds, unpack_frame
+from protocol._codec import _Builder as Builder
 
 from .conftest import pack
 
@@ -28,7 +30,7 @@ def is_unsupported(outputs: list[object]) -> bool:
         len(outputs) == 2
         and isinstance(outputs[0], Err)
         and outputs[0].id is None
-        and outputs[1] == Close(CloseCode.UNSUPPORTED_DATA, "unsupported data")
+        and outputs[1] == Close(Violation.UNSUPPORTED_DATA)
     )
 
 
@@ -95,3 +97,67 @@ def test_a_server_frame_may_hold_any_number_of_containers() -> None:
 )
 def test_data_that_is_not_a_frame_is_unsupported(name: str, data: bytes) -> None:
     assert is_unsupported(answer(data))
+
+
+# -- lengths bounded in C, before any hook of ours runs -----------------------------
+
+
+def authenticated_answer(data: bytes, limits: Limits | None = None) -> list[object]:
+    """What an authenticated session (1 MiB messages) answers `data` with."""
+    session = ProtocolSession(now=0.0, limits=limits or Limits())
+    [dispatch] = session.receive_bytes(pack({"t": "auth", "id": 1, "token": "t0ken"}), 0.0)
+    session.answer(dispatch.request, Ok(1, AuthResult(41, 42, heartbeat=5)))
+    return list(session.receive_bytes(data, 1.0))
+
+
+BOUNDS = Bounds.for_limits(Limits())
+
+
+def test_a_map_of_max_map_keys_decodes_and_one_more_key_is_unsupported() -> None:
+    fits = {f"k{i}": i for i in range(MAX_MAP_KEYS - 2)}
+    assert answer(pack({"t": "ping", "id": 1, **fits})) == [Ok(1)]
+    assert is_unsupported(answer(pack({"t": "ping", "id": 1, **fits, "one": 1})))
+
+
+def test_a_map_claiming_more_keys_than_allowed_runs_no_hook(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The 1 MiB ping holding a 160,000-key map: refused at the map's header,
+    so not one pair reaches our Python code (which used to walk them all)."""
+    calls: list[int] = []
+    pairs_hook = Builder.pairs_hook
+
+    def counting(self: Builder, pairs: list[tuple[object, object]]) -> dict[str, object]:
+        calls.append(len(pairs))
+        return pairs_hook(self, pairs)
+
+    monkeypatch.setattr(Builder, "pairs_hook", counting)
+    huge = pack({"t": "ping", "id": 1, "x": {str(i): i for i in range(160_000)}})
+    assert len(huge) > 1 << 20
+    with pytest.raises(FrameError, match="exceeds max_map_len"):
+        unpack_frame(huge, bounds=BOUNDS)
+    assert calls == []
+
+
+def test_an_array_longer_than_any_request_needs_is_unsupported() -> None:
+    assert answer(pack({"t": "ping", "id": 1, "x": [0] * BOUNDS.array})) == [Ok(1)]
+    assert is_unsupported(answer(pack({"t": "ping", "id": 1, "x": [0] * (BOUNDS.array + 1)})))
+
+
+def test_the_longest_array_follows_the_limits() -> None:
+    limits = Limits(max_presence_users=5000)
+    assert Bounds.for_limits(limits).array == 10_000
+    users = list(range(1, 5001))
+    [out] = authenticated_answer(pack({"t": "presence", "id": 2, "users": users}), limits)
+    assert not isinstance(out, Err), out
+
+
+def test_a_list_a_little_too_long_still_gets_its_error_code() -> None:
+    [out] = authenticated_answer(pack({"t": "presence", "id": 2, "users": list(range(1, 1002))}))
+    assert isinstance(out, Err) and out.code is ErrorCode.BAD_REQUEST
+
+
+def test_entries_over_the_frame_budget_are_unsupported_though_each_array_fits() -> None:
+    # Two arrays of the longest length: each passes msgpack's check, but
+    # their entries together would have the hooks walk thousands of items.
+    two = [[0] * BOUNDS.array for _ in range(2)]
+    assert 2 * BOUNDS.array > BOUNDS.entries
+    assert is_unsupported(authenticated_answer(pack({"t": "ping", "id": 1, "x": two})))

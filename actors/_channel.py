@@ -120,8 +120,7 @@ class ChannelActor(Actor):
         answered `unavailable`: its sender waits for an answer, and the post
         was not stored, so a retry with the same cid is safe."""
         if isinstance(message, Post):
-            failure = Err(message.request_id, ErrorCode.UNAVAILABLE, "message not stored, retry with the same cid")
-            self._reply(message, encode(failure))
+            self._reply(message, RequestFailed(ErrorCode.UNAVAILABLE, "message not stored, retry with the same cid"))
 
     async def receive(self, message: object) -> object:
         """Handle one message; a refused ask returns its RequestFailed.

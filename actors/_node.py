@@ -100,7 +100,7 @@ class NodeConfig:
 def channel_mail_bytes(message: object) -> int:
     """What a channel's mail holds in memory: a post, its body; the rest is
     small, and bounded by the mailbox's message count."""
-    return sys.getsizeof(message.body) if isinstance(message, Post) else 0
+    return sys.getsizeof(message.request.body) if isinstance(message, Post) else 0
 
 
 class Node:

@@ -167,7 +167,7 @@ class DeviceSession:
     ) -> None:
         self._ws = ws
         # Its place in its address's counts, until `auth` succeeds.
-        self._peer = peer
+        self._ticket = peer
         self._services = services
         self._accounts = accounts
         self._handlers = handlers
@@ -391,7 +391,7 @@ class DeviceSession:
             raise grant  # a connection cap of the device or the user
         assert isinstance(grant, DeviceGrant)
         self._grant = grant
-        self._peer.authenticated()
+        self._ticket.authenticated()
         self._attached = (device.user, device.device)
         return AuthResult(device.user, device.device, self._services.limits.heartbeat)
 

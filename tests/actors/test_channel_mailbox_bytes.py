@@ -12,6 +12,7 @@ import trio
 
 from actors import Node, NodeConfig
 from actors._mail import Post, Typing
+from protocol import SendRequest
 from runtime import LocalRef, MailboxFull
 from storage import Store
 
@@ -28,7 +29,7 @@ async def test_posts_fill_a_channel_mailbox_by_their_bodies(store: Store) -> Non
         nobody = LocalRef("nobody", None)
 
         def post(body: str) -> Post:
-            return Post(sender=1, device=1, request_id=1, body=body, cid="c", reply_to=nobody)
+            return Post(sender=1, device=1, request=SendRequest(1, channel=1, body=body, cid="c"), reply_to=nobody)
 
         # No checkpoint in between: the channel is still starting, all of it queued.
         channel.tell_nowait(post(LARGEST_BODY))  # ~400 KB

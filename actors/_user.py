@@ -41,6 +41,7 @@ from ._mail import (
 from ._failures import RequestFailed
 from ._grants import ConnectionsCapped, DeviceGrant, UserGrants
 from ._presence import PresenceChange, PresenceDebounce
+from ._read_model import contacts_of
 from ._security import SecurityEvent
 from ._services import Services
 
@@ -144,7 +145,7 @@ class UserActor(Actor):
         if change is None:
             return
         try:
-            contacts = await self._services.contacts(self._id)
+            contacts = await contacts_of(self._services, self._id)
         except StoreError as exc:
             log.warning("user %d: presence not published: %s", self._id, exc)
             return

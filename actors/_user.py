@@ -121,7 +121,9 @@ class UserActor(Actor):
     async def _deliver(self, deliver: Deliver) -> None:
         outgoing = Outgoing(deliver.frame)
         for session, device in list(self._sessions.items()):
-            if device != deliver.except_device and not self._services.tell_session(session, outgoing):
+            if device == deliver.except_device or session == deliver.except_session:
+                continue
+            if not self._services.tell_session(session, outgoing):
                 del self._sessions[session]
                 await self._gone(device)
 

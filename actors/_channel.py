@@ -33,7 +33,7 @@ from collections.abc import Iterable
 
 import trio
 
-from runtime import Actor, ActorError
+from runtime import Actor, ActorError, ActorRef
 
 from storage import Draft, Message, SeqLease, StoreError
 from storage import Channel as StoredChannel
@@ -242,14 +242,14 @@ class ChannelActor(Actor):
             log.warning("channel %d: append after seq %d not acknowledged: %s", self._id, self._last, exc)
             raise RequestFailed(ErrorCode.UNAVAILABLE, "message not stored, retry with the same cid") from None
         answers: list[SendResult] = []
-        for result in results:
+        for post, result in zip(posts, results, strict=True):
             # A repeat may answer with another channel: the protocol makes
             # (sender, cid) unique per sender, not per channel.
             answer = SendResult(channel=result.channel, seq=result.seq, ts=result.ts)
             if isinstance(result, Message):
                 self._last, self._last_ts = result.seq, result.ts
                 self._remember(result.sender, result.cid, answer)
-                self._fan_out(result)
+                self._fan_out(result, post.reply_to)
             answers.append(answer)
         return answers
 
@@ -270,9 +270,10 @@ class ChannelActor(Actor):
     def _reply(self, post: Post, outcome: SendResult | RequestFailed) -> None:
         self._services.tell_session(post.reply_to, PostReply(post.request, outcome))
 
-    def _fan_out(self, message: Message) -> None:
+    def _fan_out(self, message: Message, sender: ActorRef) -> None:
+        """To every member's connections but the one that sent it (its `ok` says it all)."""
         frame = encode(MsgEvent(wire_message(message)))
-        self._services.deliver(self._members(), Deliver(frame=frame, except_device=message.device))
+        self._services.deliver(self._members(), Deliver(frame=frame, except_session=sender))
 
     # -- typing and receipts ------------------------------------------------------
 

@@ -69,6 +69,7 @@ from ._mail import (
     PresenceQuery,
     Typing,
 )
+from ._read_model import contacts_of, member_views
 from ._services import Services
 from ._wire import wire_message
 
@@ -230,7 +231,7 @@ class Handlers:
                 last=view.last,
                 read=markers.get(view.channel, 0),
             )
-            for view in await self._services.member_views(user, ids[:limit])
+            for view in await member_views(self._services, user, ids[:limit])
         ]
         return ChannelsResult.fit(
             infos, more=len(ids) > limit, max_bytes=self._services.limits.max_message_bytes
@@ -274,7 +275,7 @@ class Handlers:
         Only users with an active actor can be online; the rest are read
         from the store's last-activity rows in one query.
         """
-        contacts = await self._services.contacts(user)
+        contacts = await contacts_of(self._services, user)
         asked = users & contacts
         known: dict[int, UserPresence] = {}
         offline = []

@@ -144,10 +144,16 @@ class Detach:
 
 @frozen
 class Deliver:
-    """A frame for every live device of the user but `except_device`."""
+    """A frame for every live connection of the user but those it excepts.
+
+    A message goes to every connection but the one that sent it, so the
+    sender's other devices, and other tabs of the same device, see it live;
+    a receipt to every device but the one that read.
+    """
 
     frame: bytes
     except_device: int = 0
+    except_session: ActorRef | None = None
 
 
 @frozen

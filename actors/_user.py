@@ -41,6 +41,7 @@ from ._mail import (
 from ._failures import RequestFailed
 from ._grants import ConnectionsCapped, DeviceGrant, UserGrants
 from ._presence import PresenceChange, PresenceDebounce
+from ._read_model import contacts_of
 from ._security import SecurityEvent
 from ._services import Services
 
@@ -120,7 +121,9 @@ class UserActor(Actor):
     async def _deliver(self, deliver: Deliver) -> None:
         outgoing = Outgoing(deliver.frame)
         for session, device in list(self._sessions.items()):
-            if device != deliver.except_device and not self._services.tell_session(session, outgoing):
+            if device == deliver.except_device or session == deliver.except_session:
+                continue
+            if not self._services.tell_session(session, outgoing):
                 del self._sessions[session]
                 await self._gone(device)
 
@@ -144,7 +147,7 @@ class UserActor(Actor):
         if change is None:
             return
         try:
-            contacts = await self._services.contacts(self._id)
+            contacts = await contacts_of(self._services, self._id)
         except StoreError as exc:
             log.warning("user %d: presence not published: %s", self._id, exc)
             return

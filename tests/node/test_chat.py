@@ -248,6 +248,23 @@ async def test_own_other_devices_receive_what_one_device_sends(node: Node) -> No
         assert echo.body == "from the laptop"
 
 
+async def test_other_tabs_of_the_sending_device_receive_what_it_sends(node: Node) -> None:
+    """Two connections of one token (two tabs of a browser): the message goes
+    to every connection but the one that sent it, as the protocol says."""
+    alice, bob = await sign_up(node.url, "alice"), await sign_up(node.url, "bob")
+    browser = await new_device(node.url, alice, "browser")
+    async with online(node.url, browser) as tab, online(node.url, browser) as other_tab:
+        channel = await tab.direct(bob.user)
+        await tab.send(channel, "from one tab")
+        (seen,) = await messages(other_tab, 1)
+        assert (seen.body, seen.device) == ("from one tab", browser.device)
+        # The fence, as above: the other tab's message reaches the first,
+        # which would have seen its own first had it been sent it.
+        await other_tab.send(channel, "from the other tab")
+        (echo,) = await messages(tab, 1)
+        assert echo.body == "from the other tab"
+
+
 async def test_retried_send_with_same_cid_is_stored_once(node: Node) -> None:
     alice, bob = await sign_up(node.url, "alice"), await sign_up(node.url, "bob")
     credentials = await new_device(node.url, alice)

@@ -5,6 +5,8 @@
 Store it is given.
 """
 
+from ._accounts import AccountPolicy
 from ._node import Node, NodeConfig, wall_clock_ms
+from ._throttle import Rule, ThrottleRules
 
-__all__ = ["Node", "NodeConfig", "wall_clock_ms"]
+__all__ = ["AccountPolicy", "Node", "NodeConfig", "Rule", "ThrottleRules", "wall_clock_ms"]

@@ -98,12 +98,13 @@ class Handlers:
             case RevokeRequest():
                 if not await self._store.revoke_device(user, request.device):
                     raise RequestFailed(ErrorCode.NOT_FOUND, "no such device")
-                self._revoked(user, request.device)
+                await self._revoked(user, request.device)
             case LogoutRequest():
                 await self._store.revoke_device(user, device)
                 # Queued before this returns, so the `ok` (queued by the
-                # session right after) still reaches the device before `bye`.
-                self._revoked(user, device)
+                # session right after) still reaches the device before `bye`
+                # (unless the user's mailbox was full and the notice waited).
+                await self._revoked(user, device)
             case PushRequest():
                 target = request.target
                 stored = None if target is None else StoredPushTarget(target.kind, target.endpoint, target.fields)
@@ -112,9 +113,21 @@ class Handlers:
                 raise RequestFailed(ErrorCode.BAD_REQUEST, f"{request.T!r} is not served by this node")
         return None
 
-    def _revoked(self, user: int, device: int) -> None:
-        """Tell the user's live sessions of `device` that its token is gone."""
-        self._services.deliver([user], DeviceRevoked(device))
+    async def _revoked(self, user: int, device: int) -> None:
+        """Tell the user's live sessions of `device` that its token is gone.
+
+        After the store forgot the token, never before: a session attaching
+        meanwhile either sees the token gone (`auth` looks again after its
+        attach) or is attached by the time this arrives. Unlike fan-out, the
+        notice waits for room in a full mailbox: it is the one message that
+        ends a session, and it must not be dropped. It goes to the user's
+        actor wherever that lives, activating it if need be; the actor's
+        periodic look in the store covers a notice lost between nodes.
+        """
+        try:
+            await self._services.user_ref(user).tell(DeviceRevoked(device))
+        except ActorDead:
+            pass  # shutting down: every session is closing anyway
 
     # -- channels ----------------------------------------------------------------
 

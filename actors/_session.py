@@ -17,13 +17,14 @@ A crash here ends this connection only; the gateway logs it once.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import math
 from collections.abc import Hashable
 
 import trio
-from trio_websocket import ConnectionClosed, WebSocketConnection
+from trio_websocket import ConnectionClosed, Endpoint, WebSocketConnection
 
 from storage import StoreError
 from runtime import Actor, ActorDead, ActorRef, AskTimeout, MailboxFull, spawn_actor
@@ -171,6 +172,12 @@ class DeviceSession:
     @property
     def user(self) -> int | None:
         return self._protocol.user
+
+    @property
+    def _peer(self) -> str:
+        """The peer's address, what logins and registrations are throttled by."""
+        remote = self._ws.remote
+        return str(remote.address) if isinstance(remote, Endpoint) else remote
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -395,9 +402,9 @@ class DeviceSession:
 
     async def _handle(self, request: Request) -> object:
         if isinstance(request, RegisterRequest):
-            return UserResult(await self._accounts.register(request.username, request.password))
+            return UserResult(await self._accounts.register(request.username, request.password, self._peer))
         if isinstance(request, LoginRequest):
-            login = await self._accounts.login(request.username, request.password, request.device)
+            login = await self._accounts.login(request.username, request.password, request.device, self._peer)
             return LoginResult(login.user, login.device, login.token)
         if isinstance(request, AuthRequest):
             return await self._authenticate(request)
@@ -408,14 +415,28 @@ class DeviceSession:
     async def _authenticate(self, request: AuthRequest) -> AuthResult:
         assert self._ref is not None
         device = await self._accounts.authenticate(request.token)
+        user = self._services.user_ref(device.user)
         try:
             # Before `ok`: every message stored after this reaches the device
             # live, every one before it is there for the `sync` that follows.
-            await self._services.user_ref(device.user).ask(
-                Attach(device.device, self._ref), self._services.ask_timeout
-            )
+            await user.ask(Attach(device.device, self._ref), self._services.ask_timeout)
         except (AskTimeout, ActorDead) as exc:
             raise RequestFailed(ErrorCode.UNAVAILABLE, f"cannot attach the device now: {exc}") from None
+        # A revoke that finished between the token check and the attach found
+        # no session of this device to end. Any revoke finishing after this
+        # look finds this one attached, so no revoked token gets through.
+        revoked = True  # until the store says otherwise
+        try:
+            revoked = await self._accounts.revoked(request.token)
+        finally:
+            if revoked:
+                # Waiting for room: the actor must not go on delivering to a
+                # connection that is not authenticated. (Cancelled, the
+                # connection ends, and the actor drops it at its next delivery.)
+                with contextlib.suppress(ActorDead):
+                    await user.tell(Detach(device.device, self._ref))
+        if revoked:
+            raise RequestFailed(ErrorCode.BAD_TOKEN, "unknown or revoked token")
         self._protocol.authenticated(device.user, device.device)
         return AuthResult(device.user, device.device, self._services.limits.heartbeat)
 

@@ -113,7 +113,8 @@ async def test_twenty_guessers_at_one_account_are_throttled_and_a_real_login_sti
     async with trio.open_nursery() as nursery:
         for i in range(20):
             nursery.start_soon(guess, i)
-        await throttling.wait()
+        with trio.fail_after(120):
+            await throttling.wait()
         # Beside them, while their admitted guesses are being hashed.
         async with connect_from(node, "127.0.0.2") as ws:
             login = await call(ws, t="login", username=innocent, password=PASSWORD, device="phone")

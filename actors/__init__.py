@@ -5,7 +5,9 @@
 Store it is given.
 """
 
+from ._accounts import AccountPolicy
 from ._gateway import server_tls_context
 from ._node import Node, NodeConfig, wall_clock_ms
+from ._throttle import Rule, ThrottleRules
 
-__all__ = ["Node", "NodeConfig", "server_tls_context", "wall_clock_ms"]
+__all__ = ["AccountPolicy", "Node", "NodeConfig", "Rule", "ThrottleRules", "server_tls_context", "wall_clock_ms"]

@@ -130,13 +130,14 @@ class Handlers:
     async def revoke(self, request: RevokeRequest, user: int, device: int) -> None:
         if not await self._store.revoke_device(user, request.device):
             raise RequestFailed(ErrorCode.NOT_FOUND, "no such device")
-        self._revoked(user, request.device)
+        await self._revoked(user, request.device)
 
     async def logout(self, request: LogoutRequest, user: int, device: int) -> None:
         await self._store.revoke_device(user, device)
         # Queued before this returns, so the `ok` (queued by the session
-        # right after) still reaches the device before `bye`.
-        self._revoked(user, device)
+        # right after) still reaches the device before `bye` (unless the
+        # user's mailbox was full and the notice waited).
+        await self._revoked(user, device)
 
     async def push(self, request: PushRequest, user: int, device: int) -> None:
         target = request.target
@@ -152,9 +153,21 @@ class Handlers:
     async def blocked(self, request: BlockedRequest, user: int, device: int) -> UsersResult:
         return UsersResult(await self._store.blocked(user))
 
-    def _revoked(self, user: int, device: int) -> None:
-        """Tell the user's live sessions of `device` that its token is gone."""
-        self._services.deliver([user], DeviceRevoked(device))
+    async def _revoked(self, user: int, device: int) -> None:
+        """Tell the user's live sessions of `device` that its token is gone.
+
+        After the store forgot the token, never before: a session attaching
+        meanwhile either sees the token gone (`auth` looks again after its
+        attach) or is attached by the time this arrives. Unlike fan-out, the
+        notice waits for room in a full mailbox: it is the one message that
+        ends a session, and it must not be dropped. It goes to the user's
+        actor wherever that lives, activating it if need be; the actor's
+        periodic look in the store covers a notice lost between nodes.
+        """
+        try:
+            await self._services.user_ref(user).tell(DeviceRevoked(device))
+        except ActorDead:
+            pass  # shutting down: every session is closing anyway
 
     # -- channels ----------------------------------------------------------------
 

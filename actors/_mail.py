@@ -171,3 +171,8 @@ class DeviceRevoked:
     """Close every live session of this device with `bye` (revoked)."""
 
     device: int
+
+
+@frozen
+class CheckRevocations:
+    """Tell (from the timer service): look in the store for revoked devices among the live sessions."""

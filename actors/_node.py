@@ -39,7 +39,7 @@ from runtime import ChildSpec, IdGenerator, Registry, Strategy, Supervisor, Time
 from storage import NodeRecord, Store
 from protocol import CLOSE_GRACE, Limits
 
-from ._accounts import Accounts
+from ._accounts import AccountPolicy, Accounts
 from ._activity import ActivityLog
 from ._channel import ChannelActor
 from ._gateway import RESOURCE, Gateway
@@ -89,6 +89,11 @@ class NodeConfig:
     drain_timeout: float = 10.0
     #: What `bye` (draining) asks clients to wait before reconnecting, in ms.
     drain_retry_ms: int = 1000
+    #: Throttles, KDF queues, the scrypt cost and the device cap.
+    accounts: AccountPolicy = field(factory=AccountPolicy)
+    #: Seconds between a user actor's looks in the store for revoked devices
+    #: among its live sessions (revocations the direct notice did not bring).
+    revocation_check: float = 30.0
     user_idle_after: float = 60.0
     channel_idle_after: float = 300.0
     mailbox_size: int = 1024
@@ -134,7 +139,7 @@ class Node:
             page_reads=trio.CapacityLimiter(config.page_reads),
         )
         ids = IdGenerator(config.node_id, clock_ms)
-        accounts = Accounts(store, activity, ids, clock_ms)
+        accounts = Accounts(store, activity, ids, clock_ms, self.services.security, config.accounts)
         self.gateway = Gateway(
             self.services,
             accounts,
@@ -173,7 +178,7 @@ class Node:
         await Membership(self.services.store, record).run(task_status=task_status)
 
     def _user(self, key: object) -> UserActor:
-        return UserActor(registry_id(key), self.services)
+        return UserActor(registry_id(key), self.services, revocation_check=self.config.revocation_check)
 
     def _channel(self, key: object) -> ChannelActor:
         return ChannelActor(registry_id(key), self.services)

@@ -28,6 +28,7 @@ A crash here ends this connection only; the gateway logs it once.
 from __future__ import annotations
 
 import enum
+import contextlib
 import itertools
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any
@@ -260,6 +261,11 @@ class DeviceSession:
         remote = self._ws.remote
         return str(remote) if isinstance(remote, str) else f"{remote.address}:{remote.port}"
 
+    def _peer_address(self) -> str:
+        """The peer's address without its port: what logins and registrations are throttled by."""
+        remote = self._ws.remote
+        return str(remote) if isinstance(remote, str) else str(remote.address)
+
     def _abort(self) -> None:
         """End the connection now: its reader, writer and request tasks are cancelled, the socket with them."""
         assert self._nursery is not None
@@ -371,18 +377,19 @@ class DeviceSession:
     # -- the handlers that need the connection -------------------------------------
 
     async def _register(self, request: RegisterRequest) -> UserResult:
-        return UserResult(await self._accounts.register(request.username, request.password))
+        return UserResult(await self._accounts.register(request.username, request.password, self._peer_address()))
 
     async def _login(self, request: LoginRequest) -> LoginResult:
-        login = await self._accounts.login(request.username, request.password, request.device)
+        login = await self._accounts.login(request.username, request.password, request.device, self._peer_address())
         return LoginResult(login.user, login.device, login.token)
 
     async def _authenticate(self, request: AuthRequest) -> AuthResult:
         device = await self._accounts.authenticate(request.token)
+        user = self._services.user_ref(device.user)
         try:
             # Before `ok`: every message stored after this reaches the device
             # live, every one before it is there for the `sync` that follows.
-            grant = await self._services.user_ref(device.user).ask(
+            grant = await user.ask(
                 Attach(device.device, self._ref), self._services.ask_timeout
             )
         except (AskTimeout, ActorDead) as exc:
@@ -390,6 +397,21 @@ class DeviceSession:
         if isinstance(grant, RequestFailed):
             raise grant  # a connection cap of the device or the user
         assert isinstance(grant, DeviceGrant)
+        # A revoke that finished between the token check and the attach found
+        # no session of this device to end. Any revoke finishing after this
+        # look finds this one attached, so no revoked token gets through.
+        revoked = True  # until the store says otherwise
+        try:
+            revoked = await self._accounts.revoked(request.token)
+        finally:
+            if revoked:
+                # Waiting for room: the actor must not go on delivering to a
+                # connection that is not authenticated. (Cancelled, the
+                # connection ends, and the actor drops it at its next delivery.)
+                with contextlib.suppress(ActorDead):
+                    await user.tell(Detach(device.device, self._ref))
+        if revoked:
+            raise RequestFailed(ErrorCode.BAD_TOKEN, "unknown or revoked token")
         self._grant = grant
         self._ticket.authenticated()
         self._attached = (device.user, device.device)

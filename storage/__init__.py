@@ -1,7 +1,7 @@
 """Durable state: one Store API, on ScyllaDB or on an embedded SQLite file."""
 
 from ._api import Store
-from ._credentials import hash_password, new_token, token_hash, verify_password
+from ._credentials import ScryptCost, hash_password, new_token, password_cost, token_hash, verify_password
 from ._embedded import EmbeddedStore
 from ._errors import Conflict, Fenced, StoreError, Unavailable, UsernameTaken
 from ._scylla import ScyllaStore
@@ -31,6 +31,7 @@ __all__ = [
     "Message",
     "NodeRecord",
     "PushTarget",
+    "ScryptCost",
     "ScyllaCluster",
     "ScyllaStore",
     "SeqLease",
@@ -41,6 +42,7 @@ __all__ = [
     "UsernameTaken",
     "hash_password",
     "new_token",
+    "password_cost",
     "token_hash",
     "verify_password",
 ]

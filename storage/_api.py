@@ -41,6 +41,13 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def get_user(self, user: int) -> User | None: ...
 
+    @abc.abstractmethod
+    async def set_password_hash(self, user: User, password_hash: bytes) -> None:
+        """Replace the stored hash of an existing account (a rehash at a new cost).
+
+        `user` is the account as read; only its password hash changes.
+        """
+
     # -- devices and their tokens --------------------------------------------
 
     @abc.abstractmethod
@@ -54,6 +61,10 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def devices(self, user: int) -> list[Device]:
         """The user's devices that are not revoked, ordered by device id."""
+
+    @abc.abstractmethod
+    async def device_count(self, user: int) -> int:
+        """How many devices `devices(user)` would list, without reading them."""
 
     @abc.abstractmethod
     async def revoke_device(self, user: int, device: int) -> bool:

@@ -181,6 +181,13 @@ class EmbeddedStore(Store):
     async def get_user(self, user: int) -> User | None:
         return await self._one_user("user", user)
 
+    async def set_password_hash(self, user: User, password_hash: bytes) -> None:
+        await self._transaction(
+            lambda db: db.execute(
+                "UPDATE users SET password_hash = ? WHERE user = ?", (password_hash, user.user)
+            )
+        )
+
     async def _one_user(self, column: str, key: int | str) -> User | None:
         def query(db: sqlite3.Connection) -> User | None:
             row = db.execute(
@@ -227,6 +234,13 @@ class EmbeddedStore(Store):
                 (user,),
             )
             return [Device(*row) for row in rows]
+
+        return await self._run(query)
+
+    async def device_count(self, user: int) -> int:
+        def query(db: sqlite3.Connection) -> int:
+            (count,) = db.execute("SELECT count(*) FROM devices WHERE user = ?", (user,)).fetchone()
+            return int(count)
 
         return await self._run(query)
 

@@ -115,6 +115,20 @@ class ScyllaStore(Store):
         row = (await execute(cluster.session, cluster.statements.user, (user,))).one()
         return None if row is None else User(*row)
 
+    async def set_password_hash(self, user: User, password_hash: bytes) -> None:
+        # users_by_name is written by LWT (the username claim), so its update
+        # is one too: conditional on the claim's owner, it can never write a
+        # row for a name nobody holds, and it is ordered with the claim.
+        cluster = self._live
+        st = cluster.statements
+        await execute_all(
+            cluster.session,
+            [
+                (st.set_password_hash, (password_hash, user.user)),
+                (st.set_password_hash_by_name, (password_hash, user.username, user.user)),
+            ],
+        )
+
     # -- devices and their tokens --------------------------------------------
 
     async def add_device(self, device: Device, token_hash: bytes) -> None:
@@ -151,6 +165,14 @@ class ScyllaStore(Store):
         )
         found = (_device(user, row) for row in rows)
         return [device for device in found if device is not None]
+
+    async def device_count(self, user: int) -> int:
+        # count(created), not count(*): a touch of a device never added (or
+        # already revoked) leaves a row with only last_active, which
+        # `devices` skips too.
+        cluster = self._live
+        row = (await execute(cluster.session, cluster.statements.device_count, (user,))).one()
+        return int(row[0])
 
     async def revoke_device(self, user: int, device: int) -> bool:
         cluster = self._live

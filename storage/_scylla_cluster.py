@@ -198,6 +198,10 @@ class Statements:
         self.user = prepare(
             "SELECT user, username, password_hash, created FROM users WHERE user = ?"
         )
+        self.set_password_hash = prepare("UPDATE users SET password_hash = ? WHERE user = ?")
+        self.set_password_hash_by_name = lwt(
+            "UPDATE users_by_name SET password_hash = ? WHERE username = ? IF user = ?"
+        )
         # -- devices, tokens, activity
         self.insert_device = prepare(
             "INSERT INTO devices (user, device, name, created, token_hash) VALUES (?, ?, ?, ?, ?)"
@@ -212,6 +216,7 @@ class Statements:
         self.devices = prepare(
             "SELECT device, name, created, last_active, token_hash FROM devices WHERE user = ?"
         )
+        self.device_count = prepare("SELECT count(created) FROM devices WHERE user = ?")
         self.delete_device = prepare("DELETE FROM devices WHERE user = ? AND device = ?")
         self.insert_token = prepare(
             "INSERT INTO tokens (token_hash, user, device) VALUES (?, ?, ?)"

@@ -67,6 +67,19 @@ async def test_password_is_kept_as_a_scrypt_hash(store: Store) -> None:
     assert not await trio.to_thread.run_sync(verify_password, "wrong horse", stored.password_hash)
 
 
+async def test_a_replaced_password_hash_is_found_by_name_and_by_id(store: Store) -> None:
+    user = new_user()
+    other = new_user()
+    await store.create_user(user)
+    await store.create_user(other)
+    await store.set_password_hash(user, b"rehashed")
+    assert await store.user_by_name(user.username) == User(user.user, user.username, b"rehashed", NOW)
+    assert await store.get_user(user.user) == User(user.user, user.username, b"rehashed", NOW)
+    # No one else's account changes.
+    assert await store.user_by_name(other.username) == other
+    assert await store.get_user(other.user) == other
+
+
 async def test_concurrent_claims_of_one_username_have_one_winner(store: Store) -> None:
     username = new_name("contested")
     contenders = [new_user(username) for _ in range(20)]
@@ -190,6 +203,22 @@ async def test_revoked_device_is_forgotten(store: Store) -> None:
     assert await store.device_by_token(token_hash(revoked_token)) is None
     assert await store.revoke_device(user, revoked.device) is False
     assert await store.device_by_token(token_hash(kept_token)) == kept
+
+
+async def test_device_count_counts_what_devices_lists(store: Store) -> None:
+    user = new_id()
+    assert await store.device_count(user) == 0
+    devices = [new_device(user, name) for name in ("phone", "laptop", "tablet")]
+    for device in devices:
+        await store.add_device(device, token_hash(new_token()))
+    await store.add_device(new_device(new_id()), token_hash(new_token()))  # someone else's
+    assert await store.device_count(user) == 3
+    await store.revoke_device(user, devices[0].device)
+    # Activity reported for a revoked device, or one never added, adds nothing.
+    await store.touch_devices(
+        [Activity(user, devices[0].device, NOW + 1_000), Activity(user, new_id(), NOW + 1_000)]
+    )
+    assert await store.device_count(user) == 2 == len(await store.devices(user))
 
 
 async def test_revoking_an_unknown_device_is_false(store: Store) -> None:

@@ -81,7 +81,9 @@ class UserActor(Actor):
         if isinstance(message, Deliver):
             await self._deliver(message)
         elif isinstance(message, Attach):
-            return await self._attach(message)
+            admitted = await self._attach(message)
+            self._schedule_revocation_check()
+            return admitted
         elif isinstance(message, Detach):
             if self._sessions.pop(message.session, None) is not None:
                 await self._gone(message.device)

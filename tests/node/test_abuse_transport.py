@@ -29,7 +29,7 @@ from trio_websocket import ConnectionClosed, WebSocketConnection, open_websocket
 from actors import Node
 from actors._gateway import RESOURCE
 from client import Connection
-from protocol import Limits
+from protocol import Limits, LoginResult
 from storage import EmbeddedStore, ScyllaCluster
 
 from ..conftest import OpenStore
@@ -101,9 +101,11 @@ async def attacking(pair: Pair) -> AsyncIterator[trio.Event]:
 
 
 @asynccontextmanager
-async def authenticated(url: str, person: Person) -> AsyncIterator[WebSocketConnection]:
-    """A raw WebSocket of a new device of `person`, authenticated."""
-    credentials = await new_device(url, person, "attacker")
+async def authenticated(url: str, person: Person | LoginResult) -> AsyncIterator[WebSocketConnection]:
+    """A raw WebSocket of a device, authenticated: a new device of `person`,
+    or the one logged in already (so that the login's KDF, whose table is
+    64 MiB at the node's scrypt cost, lands before a memory baseline)."""
+    credentials = person if isinstance(person, LoginResult) else await new_device(url, person, "attacker")
     async with open_websocket_url(url) as ws:
         reply = await raw.call(ws, t="auth", token=credentials.token)
         assert reply["t"] == "ok", reply
@@ -119,10 +121,10 @@ async def pipeline(ws: WebSocketConnection, channel: int, count: int = 32) -> No
         ids.remove(reply["id"])
 
 
-async def pipelines(url: str, person: Person, channel: int, devices: int) -> None:
-    """`devices` devices of `person` pipelining full pages at once, each reading all it asked for."""
+async def pipelines(url: str, devices: Sequence[Person | LoginResult], channel: int) -> None:
+    """These devices pipelining full pages at once, each reading all it asked for."""
     async with AsyncExitStack() as stack:
-        sockets = [await stack.enter_async_context(authenticated(url, person)) for _ in range(devices)]
+        sockets = [await stack.enter_async_context(authenticated(url, device)) for device in devices]
         with trio.fail_after(120):
             async with trio.open_nursery() as nursery:
                 for ws in sockets:
@@ -228,10 +230,11 @@ async def test_a_client_that_never_reads_its_syncs_is_cut_off_and_adds_at_most_1
         channel = await channel_of_long_messages(node.url, writer, attacker)
         async with innocent_pair(node.url) as pair:
             # The baseline: a node that has served the same pages, as fast, to a device that reads.
-            await pipelines(node.url, attacker, channel, 1)
+            await pipelines(node.url, [attacker], channel)
+            device = await new_device(node.url, attacker, "attacker")
             memory = Memory(node)
             memory.reset()
-            async with authenticated(node.url, attacker) as ws, attacking(pair):
+            async with authenticated(node.url, device) as ws, attacking(pair):
                 for _ in range(1000):
                     await raw.send_frame(ws, t="sync", channel=channel, after=0, limit=PAGE)
                 # Six silent heartbeats, two seconds of grace, a tick or two.
@@ -265,11 +268,12 @@ async def test_page_reads_in_flight_are_bounded_per_connection_so_pipelines_cost
         channel = await channel_of_long_messages(node.url, writer, attacker)
         async with innocent_pair(node.url) as pair:
             # The baseline: a node that has served one such pipeline.
-            await pipelines(node.url, attacker, channel, 1)
+            await pipelines(node.url, [attacker], channel)
+            devices = [await new_device(node.url, attacker, "attacker") for _ in range(3)]
             memory = Memory(node)
             memory.reset()
             async with attacking(pair):
-                await pipelines(node.url, attacker, channel, 3)
+                await pipelines(node.url, devices, channel)
             grown = memory.measure()
     with capsys.disabled():
         print(f"\n{memory.report(f'3 pipelines of 32 page reads, {kind}')}")

@@ -1,7 +1,7 @@
 """The wire's two packages, `protocol` and `client`, show exactly what their `__init__` lists.
 
-The checks are the shared ones of `tests/exports.py`, run on these two
-packages; what is particular to them is checked here: the client re-exports
+The checks every package passes are in `tests/test_exports.py`; what is
+particular to these two is checked here: the client re-exports
 the protocol's values under the protocol's names (one object, two import
 paths, so that an app needs one import) and nothing else foreign, imports
 nothing of the server, and docs/client.rst names only public names, bare
@@ -11,14 +11,11 @@ ones included.
 from __future__ import annotations
 
 import builtins
-import importlib
 import re
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 
-import pytest
 
 import client
 import protocol
@@ -52,23 +49,6 @@ REEXPORTED = {
 }
 
 
-@pytest.fixture(params=PACKAGES)
-def package(request: pytest.FixtureRequest) -> ModuleType:
-    return importlib.import_module(request.param)
-
-
-def test_every_listed_name_exists(package: ModuleType) -> None:
-    assert exports.missing_exports(package) == []
-
-
-def test_the_public_face_is_what_init_lists(package: ModuleType) -> None:
-    assert exports.unlisted_names(package) == []
-
-
-def test_what_a_private_module_declares_is_exported(package: ModuleType) -> None:
-    assert exports.unexported_declarations(package) == []
-
-
 def test_nothing_private_is_listed_and_nothing_foreign_but_the_protocols_values() -> None:
     assert exports.private_exports(protocol) == []
     assert exports.private_exports(client) == [
@@ -77,10 +57,6 @@ def test_nothing_private_is_listed_and_nothing_foreign_but_the_protocols_values(
     assert REEXPORTED <= set(client.__all__)
     for name in REEXPORTED:
         assert getattr(client, name) is getattr(protocol, name), f"client.{name} is not the protocol's"
-
-
-def test_neither_imports_another_packages_private_modules(package: ModuleType) -> None:
-    assert exports.foreign_private_imports(package, (*PACKAGES, *SERVER)) == []
 
 
 def test_the_client_loads_nothing_of_the_server() -> None:

@@ -16,7 +16,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-
 import client
 import protocol
 

@@ -174,6 +174,7 @@ class DeviceSession:
         self._handlers = handlers
         self._page_reads_allowed = page_reads
         self._protocol = ProtocolSession(now=trio.current_time(), limits=services.limits, close_grace=close_grace)
+        _limit_messages(ws, self._protocol.message_limit)
         self.number = next(_session_numbers)
         self._ref = SessionRef(self)
         self._nursery: trio.Nursery | None = None
@@ -188,6 +189,9 @@ class DeviceSession:
         # The device's grant from its user's actor, from a successful `auth`:
         # the send bucket all of the device's connections spend.
         self._grant: DeviceGrant | None = None
+        # Told to wait by an account throttle: nothing more is read from the
+        # peer until then (see `_hold_reads`).
+        self._reads_held_until = 0.0
 
     def __repr__(self) -> str:
         return f"<DeviceSession {self.number} user {self._protocol.user}>"
@@ -246,6 +250,8 @@ class DeviceSession:
     def _pump(self) -> None:
         """Act on what the protocol session decided: log an ending, write, or abort."""
         protocol = self._protocol
+        if protocol.message_limit != self._ws._max_message_size:
+            _limit_messages(self._ws, protocol.message_limit)
         ending = protocol.take_ending()
         if ending is not None and ending in _SECURITY_EVENTS:
             self._services.security.record(
@@ -302,9 +308,14 @@ class DeviceSession:
     async def _read(self) -> None:
         ws, protocol = self._ws, self._protocol
         while protocol.state not in (State.CLOSING, State.CLOSED):
+            if self._reads_held_until > trio.current_time():
+                await trio.sleep_until(self._reads_held_until)
             try:
                 message = await ws.get_message()
-            except ConnectionClosed:
+            except ConnectionClosed as closed:
+                if _cut_for_size(closed):
+                    protocol.receive_oversized(trio.current_time())
+                    self._pump()
                 return
             now = trio.current_time()
             if isinstance(message, str):
@@ -368,11 +379,33 @@ class DeviceSession:
                 raise RequestFailed(ErrorCode.UNAVAILABLE, f"store unavailable, retry: {exc}") from None
         except RequestFailed as failure:
             self._protocol.answer(request, _refusal(request, failure))
+            self._hold_reads(request, failure)
         else:
             if route.mode is Mode.TOLD:
                 return
             self._protocol.answer(request, Ok(request.id, result))
         self._pump()
+
+    def _hold_reads(self, request: Request, failure: RequestFailed) -> None:
+        """After a `login`, `register` or `send` refused `rate_limited`, read nothing more until its `retry`.
+
+        A client that honours `retry` never notices. One that does not gets
+        its next frames read when it was told to come back, so its
+        connection costs the node one refusal per wait instead of one per
+        frame (measured: 20 guessers ignoring `retry` were 6,400 refusals/s
+        and 118 % of a core, the innocent pairs' p99 5.9 x; a send flood of
+        20 connections the same; see docs/benchmarks.rst "Under abuse").
+        Only these three: their waits are a token's refill or a guesser's
+        back-off, while a group cap's wait is an hour that must not stall
+        the device's sends. The hold is bounded by half the idle time-out,
+        which counts only frames the node has read.
+        """
+        if failure.code is not ErrorCode.RATE_LIMITED or failure.retry_ms is None:
+            return
+        if not isinstance(request, (LoginRequest, RegisterRequest, SendRequest)):
+            return
+        hold = min(failure.retry_ms / 1000, self._services.limits.idle_timeout / 2)
+        self._reads_held_until = trio.current_time() + hold
 
     # -- the handlers that need the connection -------------------------------------
 
@@ -432,6 +465,28 @@ class DeviceSession:
             await self._services.channel_ref(request.channel).tell(post)
         except ActorDead:
             raise RequestFailed(ErrorCode.UNAVAILABLE, "node is shutting down") from None
+
+
+# trio-websocket reads a whole message before it hands it over, checking its
+# `max_message_size` as each chunk arrives. Set once per connection, that is
+# the 1 MiB of an authenticated device, so a peer not yet authenticated made
+# the node read 1 MiB before the protocol session's 8 KiB rule could refuse
+# it: five such peers sending maximal maps raised the innocent pairs' p99 to
+# 2.4-5 x alone's (docs/benchmarks.rst, "Under abuse"). The limit has no
+# public setter, so the session keeps the transport's private one equal to
+# the protocol session's `message_limit` (trio-websocket is pinned ~= 0.12,
+# and tests/node/test_abuse_transport.py fails if this stops working).
+_TRANSPORT_CUT = "Exceeded maximum message size"
+
+
+def _limit_messages(ws: WebSocketConnection, limit: int) -> None:
+    ws._max_message_size = limit
+
+
+def _cut_for_size(closed: ConnectionClosed) -> bool:
+    """The transport closed the connection itself, 1009, at the message limit."""
+    reason = closed.reason
+    return reason.code == 1009 and (reason.reason or "").startswith(_TRANSPORT_CUT)
 
 
 def _refusal(request: Request, failure: RequestFailed) -> Err:

@@ -377,10 +377,7 @@ class ProtocolSession:
             # Every peer input is NONE there (see the table): no need to decode.
             return []
         self._touch(now)
-        limit = self._limits.max_message_bytes
-        if self._user is None:
-            limit = min(limit, self._limits.max_unauthenticated_bytes)
-        if len(data) > limit:
+        if len(data) > self.message_limit:
             return self._receive(Input.TOO_BIG, _Received(), now)
         try:
             raw = unpack_frame(data, bounds=self._bounds)
@@ -401,6 +398,25 @@ class ProtocolSession:
         return self._receive(
             _PHASE_INPUT[kind.PHASE], _Received(request_id, kind, Fields(raw)), now
         )
+
+    @property
+    def message_limit(self) -> int:
+        """Bytes the peer's next message may hold: fewer before `auth` succeeds.
+
+        A driver whose transport can stop reading a message at a limit
+        should set it to this, and report a message cut there with
+        `receive_oversized`.
+        """
+        if self._user is None:
+            return min(self._limits.max_message_bytes, self._limits.max_unauthenticated_bytes)
+        return self._limits.max_message_bytes
+
+    def receive_oversized(self, now: float) -> list[Output]:
+        """The transport stopped reading a message at `message_limit`: as one over it."""
+        if self._state in (State.CLOSING, State.CLOSED):
+            return []
+        self._touch(now)
+        return self._receive(Input.TOO_BIG, _Received(), now)
 
     def receive_text(self, data: str, now: float) -> list[Output]:
         """One text WebSocket message: never valid, frames are binary."""

@@ -156,13 +156,33 @@ async def test_one_address_trying_many_accounts_is_throttled(node: Node) -> None
         assert code(await call(ws, t="login", username=innocent, password=PASSWORD, device="x")) == "ok"
 
 
+async def test_a_connection_that_ignores_retry_has_its_next_frames_read_only_when_told(node: Node) -> None:
+    """Past its throttle, a guesser pipelining logins gets one refusal per wait, not one per frame."""
+    async with connect_from(node, "127.0.0.8") as ws:
+        replies = []
+        while not replies or code(replies[-1]) != "rate_limited":
+            replies.append(await call(ws, t="login", username=name("nobody"), password="not it at all", device="x"))
+        assert_throttled(replies[-1])
+        hold = min(replies[-1]["retry"] / 1000, node.config.limits.idle_timeout / 2)
+        ids = [await send_frame(ws, t="login", username=name("nobody"), password="again", device="x") for _ in range(10)]
+        answered = []
+        with trio.move_on_after(hold / 2):
+            answered.append(await next_frame(ws))
+        assert answered == [], answered
+        # Then they are read: the connection was held, not dropped.
+        assert code(await reply_to(ws, ids[0])) in {"bad_credentials", "rate_limited"}
+
+
 async def test_one_connection_registering_many_accounts_is_throttled(node: Node, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING, logger="chat.security")
     rule = POLICY.throttles.register_per_peer
     started = trio.current_time()
     async with connect_from(node, "127.0.0.5") as ws:
+        # Two past the burst: each refusal holds the connection's reads for
+        # its wait (up to half the idle time-out), and all of it must fit
+        # the auth deadline of a connection that never authenticates.
         replies = [
-            await call(ws, t="register", username=name("bulk"), password=PASSWORD) for _ in range(rule.burst + 5)
+            await call(ws, t="register", username=name("bulk"), password=PASSWORD) for _ in range(rule.burst + 2)
         ]
     elapsed = trio.current_time() - started
     codes = [code(reply) for reply in replies]

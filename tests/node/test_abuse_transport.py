@@ -12,6 +12,7 @@ peak RSS from /proc; the others run a node in the test's process.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import secrets
 import socket
@@ -25,6 +26,9 @@ import msgpack
 import pytest
 import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection, open_websocket_url, wrap_client_stream
+from wsproto import ConnectionType, WSConnection
+from wsproto.events import AcceptConnection, BytesMessage, CloseConnection
+from wsproto.events import Request as WsRequest
 
 from actors import Node
 from actors._gateway import RESOURCE
@@ -439,12 +443,42 @@ async def test_maximal_maps_before_auth_are_refused_unread_with_1009(
         codes = []
         for _ in range(5):
             async with open_websocket_url(node.url) as ws:
-                await ws.send_message(data)
+                # The node closes after 8 KiB of it, maybe before it is all sent.
+                with contextlib.suppress(ConnectionClosed):
+                    await ws.send_message(data)
                 _, code = await read_to_the_end(ws, timeout=10)
                 codes.append(code)
     assert codes == [1009] * 5
     assert pair.exchanged >= 2
     assert any(r.getMessage().startswith("oversized_frame ") for r in caplog.records)
+
+
+async def test_a_message_before_auth_is_cut_at_8_KiB_without_waiting_for_the_rest(tmp_path: Path) -> None:
+    """A peer announces a large message and sends 9 KiB of it: closed 1009 at once.
+
+    The node must not read (nor wait for) the rest of a message that can
+    never be valid, or every unauthenticated socket costs it a whole
+    message of reading before the 8 KiB rule applies.
+    """
+    async with embedded_node(tmp_path / "chat.db") as node:
+        stream = await trio.open_tcp_stream(node.config.host, node.gateway.port)
+        async with stream:
+            peer = WSConnection(ConnectionType.CLIENT)
+            await stream.send_all(peer.send(WsRequest(host=node.config.host, target=RESOURCE)))
+            events = []
+            with trio.fail_after(10):
+                while not any(isinstance(event, AcceptConnection) for event in events):
+                    peer.receive_data(await stream.receive_some())
+                    events.extend(peer.events())
+                # Part of one message: 9 KiB, with more to come that never does.
+                await stream.send_all(peer.send(BytesMessage(data=b"\x00" * 9 * 1024, message_finished=False)))
+                closing = None
+                while closing is None:
+                    data = await stream.receive_some()
+                    assert data, "the node hung up without a close frame"
+                    peer.receive_data(data)
+                    closing = next((event for event in peer.events() if isinstance(event, CloseConnection)), None)
+        assert closing.code == 1009, closing
 
 
 async def test_a_maximal_map_after_auth_is_unsupported_data_refused_by_msgpack_itself(

@@ -178,7 +178,7 @@ class Gateway:
         except OSError:  # gone before it was looked at
             await trio.aclose_forcefully(stream)
             return
-        ticket = self._peers.open(key)
+        ticket = self._peers.open(key, trio.current_time())
         if isinstance(ticket, PeerRefused):
             self._services.security.record(
                 SecurityEvent.CONNECTION_REFUSED, cap=f"{ticket.cap}_per_ip", limit=ticket.limit, peer=key

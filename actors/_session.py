@@ -257,6 +257,8 @@ class DeviceSession:
             self._services.security.record(
                 _SECURITY_EVENTS[ending], peer=self._peer(), user=protocol.user, device=protocol.device
             )
+        if isinstance(ending, Violation):
+            self._ticket.violated(trio.current_time())
         if protocol.state is State.CLOSED:
             self._abort()
         elif protocol.has_output and not self._writing and self._nursery is not None:

@@ -15,13 +15,13 @@ from actors._admission import (
     PeerRefused,
     PeerTicket,
     connection_budget,
-    peer_key,
     raise_descriptor_limit,
 )
+from actors._throttle import Rule
 
 
-def ticket(counts: PeerCounts, key: str) -> PeerTicket:
-    opened = counts.open(key)
+def ticket(counts: PeerCounts, key: str, now: float = 0.0) -> PeerTicket:
+    opened = counts.open(key, now)
     assert isinstance(opened, PeerTicket), opened
     return opened
 
@@ -29,7 +29,7 @@ def ticket(counts: PeerCounts, key: str) -> PeerTicket:
 def test_handshakes_in_progress_are_capped_per_address_and_others_are_not_affected() -> None:
     counts = PeerCounts(max_handshakes=2, max_unauthenticated=10)
     ticket(counts, "10.0.0.1"), ticket(counts, "10.0.0.1")
-    assert counts.open("10.0.0.1") == PeerRefused("handshakes", 2)
+    assert counts.open("10.0.0.1", 0.0) == PeerRefused("handshakes", 2)
     ticket(counts, "10.0.0.2")
 
 
@@ -40,7 +40,7 @@ def test_a_finished_handshake_frees_its_slot_but_still_counts_as_unauthenticated
     second = ticket(counts, "10.0.0.1")
     second.handshaken()
     assert (counts.handshakes("10.0.0.1"), counts.unauthenticated("10.0.0.1")) == (0, 2)
-    assert counts.open("10.0.0.1") == PeerRefused("unauthenticated", 2)
+    assert counts.open("10.0.0.1", 0.0) == PeerRefused("unauthenticated", 2)
 
 
 def test_an_authenticated_connection_counts_no_more_against_its_address() -> None:
@@ -80,7 +80,7 @@ def test_the_counts_are_always_those_of_the_tickets_in_each_stage(program: list[
     tickets: list[PeerTicket] = []
     for which, step in program:
         if step == "open":
-            opened = counts.open("10.0.0.1")
+            opened = counts.open("10.0.0.1", 0.0)
             if isinstance(opened, PeerTicket):
                 tickets.append(opened)
         elif tickets:
@@ -90,11 +90,24 @@ def test_the_counts_are_always_those_of_the_tickets_in_each_stage(program: list[
         assert counts.unauthenticated("10.0.0.1") == stages.count("handshake") + stages.count("unauthenticated") <= 5
 
 
-def test_ipv6_peers_count_by_their_64_prefix_and_mapped_ipv4_as_ipv4() -> None:
-    assert peer_key("2001:db8:1:2:aaaa::1") == peer_key("2001:db8:1:2:bbbb::2") == "2001:db8:1:2::/64"
-    assert peer_key("2001:db8:1:3::1") != peer_key("2001:db8:1:2::1")
-    assert peer_key("::ffff:192.0.2.7") == "192.0.2.7"
-    assert peer_key("127.0.0.2") != peer_key("127.0.0.1")
+def test_an_address_past_its_violations_is_refused_until_they_refill_and_others_are_not() -> None:
+    counts = PeerCounts(max_handshakes=100, max_unauthenticated=100, violation_rule=Rule(rate=1.0, burst=3))
+    for _ in range(3):
+        ticket(counts, "10.0.0.1").violated(0.0)
+    assert counts.open("10.0.0.1", 0.0) == PeerRefused("violations", 3)
+    ticket(counts, "10.0.0.2")
+    # One violation's worth refilled a second later: one more connection, no more.
+    ticket(counts, "10.0.0.1", 1.0).violated(1.0)
+    assert counts.open("10.0.0.1", 1.0) == PeerRefused("violations", 3)
+
+
+def test_a_violation_after_auth_counts_against_the_device_not_its_address() -> None:
+    counts = PeerCounts(max_handshakes=100, max_unauthenticated=100, violation_rule=Rule(rate=1.0, burst=1))
+    device = ticket(counts, "10.0.0.1")
+    device.handshaken()
+    device.authenticated()
+    device.violated(0.0)
+    ticket(counts, "10.0.0.1")
 
 
 def test_the_budget_leaves_a_reserve_of_descriptors_and_never_exceeds_the_configured_cap() -> None:

@@ -29,6 +29,7 @@ from typing import Any
 import pytest
 import trio
 from trio_websocket import (
+    ConnectionClosed,
     ConnectionRejected,
     WebSocketConnection,
     connect_websocket_url,
@@ -37,7 +38,7 @@ from trio_websocket import (
 )
 
 from actors import Node, server_tls_context
-from actors._admission import connection_budget
+from actors._admission import VIOLATIONS_PER_PEER, connection_budget
 from actors._gateway import RESOURCE
 from protocol import Limits
 
@@ -257,6 +258,28 @@ async def test_unauthenticated_connections_are_capped_per_address_with_a_503(ope
             assert (await call(admitted, t="ping"))["t"] == "ok"
         for ws in squatters:
             await ws.aclose()
+
+
+async def test_an_address_whose_connections_keep_breaking_the_protocol_is_refused_with_a_503(
+    open_store: OpenStore,
+) -> None:
+    """Before `auth`, each text frame is a violation closed 1003: past its
+    address's budget, the next connection from that address gets HTTP 503
+    before any handshake, and another address is served as before."""
+    async with running_node(open_store) as node:
+        for _ in range(VIOLATIONS_PER_PEER.burst):
+            async with open_websocket_url(node.url) as ws:
+                await ws.send_message("not a frame")
+                with pytest.raises(ConnectionClosed) as closed:
+                    while True:
+                        await ws.get_message()
+                assert closed.value.reason.code == 1003
+        with pytest.raises(ConnectionRejected) as rejected:
+            async with open_websocket_url(node.url):
+                pass
+        assert rejected.value.status_code == 503
+        async with websocket_from(INNOCENT_ADDRESS, node) as innocent:
+            await innocent_is_served(innocent, "innocent")
 
 
 async def test_a_tls_handshake_that_never_ends_is_cut_at_the_handshake_timeout(

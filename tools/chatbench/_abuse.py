@@ -115,6 +115,7 @@ _OWN: dict[str, tuple[_Own, ...]] = {
     "maximal_maps": (
         _Own("maps_per_s", "maps sent/s", "", "lower", lambda o: o.rate("maps_sent")),
         _Own("closed", "connections the node closed", "", "higher", lambda o: o.count("closed")),
+        _Own("refused", "connections refused", "", "higher", lambda o: o.count("refused")),
     ),
     "guessers": (
         _Own("guesses_per_s", "wrong passwords checked/s", "", "lower", lambda o: o.rate("bad_credentials")),

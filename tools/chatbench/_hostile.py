@@ -301,12 +301,11 @@ class MaximalMaps:
     @staticmethod
     async def _send_maps(url: str, address: str, frame: bytes, counts: Counts) -> None:
         while True:
-            async with trio.open_nursery() as held:
-                try:
+            try:
+                async with trio.open_nursery() as held:
+                    # A handshake the node refuses (HTTP 503) raises from
+                    # the connection's reader, in `held`.
                     raw = await connect(held, url, address)
-                except LOST:
-                    counts.add("refused")
-                else:
                     counts.add("connections")
                     held.start_soon(_discard, raw, counts, held.cancel_scope)
                     try:
@@ -320,7 +319,9 @@ class MaximalMaps:
                     # Here only when the node ended the connection: the
                     # window's end cancels this task instead.
                     counts.add("closed")
-                held.cancel_scope.cancel()
+                    held.cancel_scope.cancel()
+            except* LOST:
+                counts.add("refused")
             await trio.sleep(RECONNECT_PAUSE)
 
 

@@ -283,7 +283,7 @@ class Gateway:
             with trio.move_on_at(upgrade.deadline):
                 request = await wrap_server_stream(
                     connection,
-                    Replayed(transport, upgrade.handshake),
+                    Replayed(transport, upgrade.head, upgrade.early),
                     max_message_size=self._services.limits.max_message_bytes,
                 )
                 return await request.accept()

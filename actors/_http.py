@@ -15,10 +15,10 @@ the `max_requests`th answer and any answer while the node drains.
 The chat's opening handshake is the one request not answered here. h11
 has already read its head, and trio-websocket takes a handshake only from
 a stream (`wrap_server_stream`), so the head is written back (by h11, as it
-parsed it) and replayed to trio-websocket ahead of whatever followed it on
-the wire (`trailing_data`): wsproto then reads the handshake exactly as if
-it had been first to the socket, and answers it, with its own checks of the
-handshake's headers.
+parsed it) and replayed to trio-websocket (`Replayed`), and whatever
+followed it on the wire (`trailing_data`) after that: wsproto then reads the
+handshake as if it had been first to the socket, and answers it, with its
+own checks of the handshake's headers.
 """
 
 from __future__ import annotations
@@ -62,9 +62,10 @@ DISCARD_CHUNK = 16 * 1024
 
 @frozen
 class Upgrade:
-    """A request that opens the chat: its head as read and what followed it, and the deadline its handshake keeps."""
+    """A request that opens the chat: its head as read, what followed it, and the deadline its handshake keeps."""
 
-    handshake: bytes
+    head: bytes
+    early: bytes
     deadline: float
 
 
@@ -117,7 +118,7 @@ class HttpServer:
                 if isinstance(routed, OpenChat):
                     written_back = h11.Connection(h11.CLIENT).send(read)
                     assert written_back is not None
-                    return Upgrade(written_back + connection.trailing_data[0], deadline)
+                    return Upgrade(written_back, connection.trailing_data[0], deadline)
                 decision = routed
                 served += 1
                 close = served >= self._limits.max_requests or has_body(read) or self._draining()
@@ -248,27 +249,48 @@ async def discard_until_closed(stream: trio.abc.Stream) -> None:
 
 
 class Replayed(trio.abc.Stream):
-    """A stream whose first bytes received are `prefix`, then its transport's: the chat's handshake for trio-websocket."""
+    """The chat's opening handshake given back to trio-websocket, then the connection's own bytes.
 
-    __slots__ = ("_transport", "_prefix")
+    `head` is received first. `early` (what the client sent behind its head
+    without waiting for the answer: RFC 6455 4.1 says it must wait, and
+    some clients do not) only once the handshake's answer has been sent:
+    wsproto's server starts the WebSocket without the bytes its h11 read past
+    the head, so given with the head they would be lost.
+    """
 
-    def __init__(self, transport: trio.abc.Stream, prefix: bytes) -> None:
+    __slots__ = ("_transport", "_head", "_early", "_answered")
+
+    def __init__(self, transport: trio.abc.Stream, head: bytes, early: bytes) -> None:
         self._transport = transport
-        self._prefix = prefix
+        self._head = head
+        self._early = early
+        self._answered = trio.Event() if early else None
 
     async def receive_some(self, max_bytes: int | None = None) -> bytes:
-        if not self._prefix:
-            return await self._transport.receive_some(max_bytes)
-        size = len(self._prefix) if max_bytes is None else max_bytes
-        chunk, self._prefix = self._prefix[:size], self._prefix[size:]
-        await trio.lowlevel.checkpoint()
-        return chunk
+        if self._head:
+            chunk, self._head = _split(self._head, max_bytes)
+            await trio.lowlevel.checkpoint()
+            return chunk
+        if self._early:
+            assert self._answered is not None
+            await self._answered.wait()
+            chunk, self._early = _split(self._early, max_bytes)
+            return chunk
+        return await self._transport.receive_some(max_bytes)
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         await self._transport.send_all(data)
+        if self._answered is not None:
+            self._answered.set()
 
     async def wait_send_all_might_not_block(self) -> None:
         await self._transport.wait_send_all_might_not_block()
 
     async def aclose(self) -> None:
         await self._transport.aclose()
+
+
+def _split(data: bytes, size: int | None) -> tuple[bytes, bytes]:
+    if size is None:
+        return data, b""
+    return data[:size], data[size:]

@@ -16,10 +16,14 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import h11
+import msgpack
 import pytest
 import trio
 from attrs import frozen
 from trio_websocket import open_websocket_url, wrap_client_stream
+from wsproto import ConnectionType, WSConnection
+from wsproto.events import AcceptConnection, BytesMessage
+from wsproto.events import Request as WsRequest
 
 from actors import HttpLimits, Node, NodeConfig, server_tls_context
 from actors._web import CONTENT_SECURITY_POLICY, RESOURCE
@@ -395,6 +399,32 @@ async def test_a_connection_that_fetched_files_can_then_open_the_chat(tmp_path: 
         await sign_up(ws, f"kept_{secrets.token_hex(4)}")
         assert (await call(ws, t="ping"))["t"] == "ok"
         await ws.aclose()
+
+
+def masked_frame(payload: bytes) -> bytes:
+    """One binary WebSocket frame as a client sends it (payloads under 126 bytes)."""
+    mask = secrets.token_bytes(4)
+    return bytes([0x82, 0x80 | len(payload)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+async def test_a_frame_sent_with_the_handshake_reaches_the_chat(tmp_path: Path) -> None:
+    """A client that sends its first message right behind the handshake, in
+    one packet, without waiting for the 101: the bytes h11 read past the head
+    reach the WebSocket."""
+    async with web_node(tmp_path) as node:
+        assert node.gateway.port is not None
+        ws = WSConnection(ConnectionType.CLIENT)
+        handshake = ws.send(WsRequest(host="127.0.0.1", target=RESOURCE))
+        events: list[object] = []
+        async with await trio.open_tcp_stream("127.0.0.1", node.gateway.port) as stream:
+            await stream.send_all(handshake + masked_frame(msgpack.packb({"t": "ping", "id": 7})))
+            with trio.fail_after(10):
+                while not any(isinstance(event, BytesMessage) for event in events):
+                    ws.receive_data(await stream.receive_some())
+                    events.extend(ws.events())
+        assert isinstance(events[0], AcceptConnection)
+        [reply] = [msgpack.unpackb(event.data) for event in events if isinstance(event, BytesMessage)]
+        assert reply == {"t": "ok", "id": 7}
 
 
 async def test_a_websocket_handshake_to_another_path_is_404_naming_v1(tmp_path: Path) -> None:

@@ -7,12 +7,12 @@ connection's HTTP requests (`_http.py`, on h11): plain ones get the web
 client's files (`_web.py`), and the chat's opening handshake goes to
 trio-websocket (`wrap_server_stream`), bounded by `handshake_timeout`; then
 the task runs the session itself, so a device costs that task and one
-nursery, and no supervisor child. The task is the
-session's supervisor in OTP's terms, for a temporary child: at most
-`max_connections` run at once (more are refused with 1013, try again
-later), and a session that crashes is logged once and closes its own
-connection, nothing else (an exception escaping the task would end the
-gateway). Cancelling the gateway cancels every session.
+nursery, and no supervisor child. The task is the session's supervisor in
+OTP's terms, for a temporary child: at most `max_connections` run at once
+(more are refused with 1013, try again later), and a session that crashes
+is logged once and closes its own connection, nothing else (an exception
+escaping the task would end the gateway). Cancelling the gateway cancels
+every session.
 
 Admission happens at three doors, cheapest first. At accept, the peer's
 address must be under its caps of connections in their handshake and not
@@ -21,8 +21,8 @@ HTTP 503 and closed before any handshake work (under TLS, closed at once:
 an answer would take the very TLS handshake the cap is there to spare).
 A connection speaking plain HTTP stays "in its handshake" for its whole
 life: it is anyone's, so the same cap bounds what one address holds of
-them, and each of its heads has the handshake's time-out.
-After the handshake, the node must have room (`max_connections`, itself
+them, and each of its heads has the handshake's time-out. After the
+handshake, the node must have room (`max_connections`, itself
 bounded by the open files limit, raised to the hard limit at start) and not
 be draining, or it closes with 1013. At `auth`, the user's actor applies the
 per-device and per-user caps (`_grants.py`).

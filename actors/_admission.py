@@ -47,6 +47,21 @@ VIOLATIONS_PER_PEER = Rule(rate=1.0, burst=32)
 #: Addresses whose violations are remembered (least recently used forgotten).
 VIOLATIONS_CAPACITY = 16_384
 
+@frozen
+class Remote:
+    """A connection's peer as the socket gave it at the accept (its address and port).
+
+    Taken once there: what a session later reports and throttles by must not
+    depend on a socket that may be closed by then, nor on the layers stacked
+    on it (TLS, the replayed handshake).
+    """
+
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
 
 class _Stage(enum.Enum):
     HANDSHAKE = "handshake"  # accepted; the TLS and WebSocket handshakes run

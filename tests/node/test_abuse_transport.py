@@ -31,7 +31,7 @@ from wsproto.events import AcceptConnection, BytesMessage, CloseConnection
 from wsproto.events import Request as WsRequest
 
 from actors import Node
-from actors._gateway import RESOURCE
+from actors._web import RESOURCE
 from client import Connection
 from protocol import Limits, LoginResult
 from storage import EmbeddedStore, ScyllaCluster

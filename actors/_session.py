@@ -389,22 +389,22 @@ class DeviceSession:
         self._pump()
 
     def _hold_reads(self, request: Request, failure: RequestFailed) -> None:
-        """After a `login`, `register` or `send` refused `rate_limited`, read nothing more until its `retry`.
+        """After a `login` or `register` refused `rate_limited`, read nothing more until its `retry`.
 
         A client that honours `retry` never notices. One that does not gets
-        its next frames read when it was told to come back, so its
+        its next frames read when it was told to come back, so a guesser's
         connection costs the node one refusal per wait instead of one per
-        frame (measured: 20 guessers ignoring `retry` were 6,400 refusals/s
-        and 118 % of a core, the innocent pairs' p99 5.9 x; a send flood of
-        20 connections the same; see docs/benchmarks.rst "Under abuse").
-        Only these three: their waits are a token's refill or a guesser's
-        back-off, while a group cap's wait is an hour that must not stall
-        the device's sends. The hold is bounded by half the idle time-out,
-        which counts only frames the node has read.
+        round trip (measured: 20 guessers ignoring `retry` were 6,400
+        refusals/s and 118 % of a core, the innocent pairs' p99 5.9 x; see
+        docs/benchmarks.rst "Under abuse"). Not `send`: its frames are
+        pipelined, and holding every one refused behind the first's wait
+        would stall an honest device flushing its outbox for as many waits.
+        The hold is bounded by half the idle time-out, which counts only
+        frames the node has read.
         """
         if failure.code is not ErrorCode.RATE_LIMITED or failure.retry_ms is None:
             return
-        if not isinstance(request, (LoginRequest, RegisterRequest, SendRequest)):
+        if not isinstance(request, (LoginRequest, RegisterRequest)):
             return
         hold = min(failure.retry_ms / 1000, self._services.limits.idle_timeout / 2)
         self._reads_held_until = trio.current_time() + hold

@@ -72,7 +72,11 @@ async def providers(certificates: Certificates, rsa_key: rsa.RSAPrivateKey) -> A
     webpush = WebPushProvider(application_server_key=vapid.public_key)
     fcm = FcmProvider(public_key=rsa_key.public_key())
     apns = ApnsProvider(public_key=apns_key.public_key(), key_id="KEYID12345", team_id="TEAM123456")
-    async with serving(webpush, certificates), serving(fcm, certificates), serving(apns, certificates, h2_only=True):
+    async with (
+        serving(webpush, certificates) as webpush.base_url,
+        serving(fcm, certificates) as fcm.base_url,
+        serving(apns, certificates, h2_only=True) as apns.base_url,
+    ):
         account = service_account(rsa_key, f"{fcm.base_url}/token")
         fcm_config = FcmConfig.from_json(account)
         fcm.account = {"project_id": fcm_config.project_id, "client_email": fcm_config.client_email,

@@ -118,22 +118,14 @@ class LocalProvider:
         return None
 
     async def __call__(self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
-        if scope["type"] == "lifespan":
-            while (await receive())["type"] != "lifespan.shutdown":
-                await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})
+        body = await http_body(scope, receive, send)
+        if body is None:
             return
-        body = b""
-        while True:
-            event = await receive()
-            body += event.get("body", b"")
-            if not event.get("more_body"):
-                break
         headers = {key.decode("latin-1").lower(): value.decode("latin-1") for key, value in scope["headers"]}
         path = scope["path"]
         direct = self.direct(path, body)
         if direct is not None:
-            await _respond(send, direct)
+            await respond(send, direct)
             return
         try:
             message, error = self.check(path, headers, body), None
@@ -144,10 +136,25 @@ class LocalProvider:
         self._record(Received(path, headers, message, error, trio.current_time(), scope["http_version"]))
         if answer.hang:
             await trio.sleep_forever()
-        await _respond(send, answer)
+        await respond(send, answer)
 
 
-async def _respond(send: Callable[..., Any], answer: Answer) -> None:
+async def http_body(scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> bytes | None:
+    """The body of an HTTP request; None for the lifespan scope, served here."""
+    if scope["type"] == "lifespan":
+        while (await receive())["type"] != "lifespan.shutdown":
+            await send({"type": "lifespan.startup.complete"})
+        await send({"type": "lifespan.shutdown.complete"})
+        return None
+    body = b""
+    while True:
+        event = await receive()
+        body += event.get("body", b"")
+        if not event.get("more_body"):
+            return body
+
+
+async def respond(send: Callable[..., Any], answer: Answer) -> None:
     headers = [(k.encode(), v.encode()) for k, v in answer.headers]
     await send({"type": "http.response.start", "status": answer.status, "headers": headers})
     await send({"type": "http.response.body", "body": answer.body})
@@ -328,15 +335,14 @@ class Certificates:
 
 
 @asynccontextmanager
-async def serving(provider: LocalProvider, certificates: Certificates, *, h2_only: bool = False) -> AsyncIterator[str]:
-    """Run `provider` on a free port of 127.0.0.1 over TLS; yields its base URL (also set on it)."""
+async def serving(app: Callable[..., Any], certificates: Certificates, *, h2_only: bool = False) -> AsyncIterator[str]:
+    """Run the ASGI `app` on a free port of 127.0.0.1 over TLS; yields its base URL."""
     config = Config()
     config.bind = ["127.0.0.1:0"]
     config.certfile, config.keyfile = str(certificates.cert), str(certificates.key)
     config.alpn_protocols = ["h2"] if h2_only else ["h2", "http/1.1"]
     config.accesslog = config.errorlog = None
     async with trio.open_nursery() as nursery:
-        binds = await nursery.start(serve, provider, config)
-        provider.base_url = binds[0]
-        yield provider.base_url
+        binds = await nursery.start(serve, app, config)
+        yield binds[0]
         nursery.cancel_scope.cancel()

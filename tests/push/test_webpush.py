@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 import trio
 
 from push import Failure, Notification, Preview, PushKind, Target, Urgency
@@ -172,3 +174,39 @@ async def test_a_hanging_provider_holds_a_bounded_number_and_never_blocks_offer(
     assert pusher.queued() == 50
     assert accepted == 50 and more == 4, "the four taken by workers made room for four"
     assert pusher.counters.dropped == 2000 - accepted - more
+
+
+class _Resolver(trio.abc.HostnameResolver):
+    """DNS that answers `name` with `addresses`: what a hostile domain's DNS would say."""
+
+    def __init__(self, name: bytes, addresses: list[str]) -> None:
+        self.name, self.addresses, self.asked = name, addresses, 0
+
+    async def getaddrinfo(self, host: bytes | str | None, port: Any, family: int = 0, type: int = 0,
+                          proto: int = 0, flags: int = 0) -> list[Any]:  # fmt: skip
+        hostname = host.encode() if isinstance(host, str) else host
+        assert hostname == self.name, hostname
+        self.asked += 1
+        return [(socket.AF_INET6 if ":" in a else socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, int(port)))
+                for a in self.addresses]  # fmt: skip
+
+    async def getnameinfo(self, sockaddr: Any, flags: int) -> tuple[str, str]:
+        raise NotImplementedError
+
+
+@pytest.mark.parametrize("addresses", [["127.0.0.1"], ["8.8.8.8", "127.0.0.1"], ["169.254.169.254"]])
+async def test_a_public_name_whose_dns_answers_a_private_address_is_not_called(
+    providers: Providers, start_pusher: Callable[..., Any], addresses: list[str]
+) -> None:
+    # The name passes the registration check; the address it resolves to is refused when dialling.
+    resolver = _Resolver(b"push.example.com", addresses)
+    trio.socket.set_custom_hostname_resolver(resolver)
+    pusher = await start_pusher(allowed_hosts={"127.0.0.1"})
+    subscriber = providers.webpush.subscribe()
+    t = Target(PushKind.WEBPUSH, subscriber.endpoint.replace("127.0.0.1", "push.example.com"), subscriber.fields.items())
+    pusher.check(t)
+    pusher.offer(note(t))
+    await settle(pusher)
+    assert resolver.asked == 1
+    assert pusher.counters.failed == {Failure.UNSAFE: 1}
+    assert providers.webpush.received == []

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import trio
 
-from push import Failure, Notification, Preview, PushKind, Target, Urgency
+from push import Failure, Notification, Preview, Pusher, PushKind, Target, Urgency
 
 from .conftest import Providers
 from .servers import HANG, PATIENCE, Answer, Subscriber
@@ -23,10 +23,10 @@ def note(t: Target, channel: int = 3, seq: int = 9, **extra: Any) -> Notificatio
     return Notification(("user", "device", channel), t, channel=channel, seq=seq, unread=2, **extra)
 
 
-async def settle(pusher: Any) -> None:
+async def settle(pusher: Pusher) -> None:
     """Until every queue is empty and nothing is in flight (the pusher has finished what it was given)."""
     with trio.fail_after(PATIENCE):
-        while pusher.queued() or any(lane.queue.in_flight for lane in pusher._unique_lanes()):
+        while pusher.queued() or pusher.in_flight():
             await trio.sleep(0.01)
 
 
@@ -103,6 +103,30 @@ async def test_a_dead_subscription_is_reported_once(providers: Providers, start_
     assert not pusher.offer(note(t, channel=4))
 
 
+async def test_a_failed_removal_is_counted_and_tried_again_at_the_next_push(
+    providers: Providers, start_pusher: Callable[..., Any]
+) -> None:
+    calls: list[Notification] = []
+
+    async def on_gone(notification: Notification) -> None:
+        calls.append(notification)
+        if len(calls) == 1:
+            raise OSError("the store is down")
+        providers.gone.append(notification)
+
+    pusher = await start_pusher(on_gone, concurrency=1)
+    t = target(providers.webpush.subscribe())
+    providers.webpush.answers.extend([Answer(410), Answer(410)])
+    pusher.offer(note(t, channel=1))
+    await providers.webpush.wait_for(1)
+    await settle(pusher)
+    assert pusher.counters.failed == {Failure.GONE_REPORT: 1} and providers.gone == []
+    assert pusher.offer(note(t, channel=2)), "the target was not forgotten as gone"
+    await providers.webpush.wait_for(2)
+    await settle(pusher)
+    assert [n.target for n in providers.gone] == [t]
+
+
 async def test_404_is_gone_too(providers: Providers, start_pusher: Callable[..., Any]) -> None:
     pusher = await start_pusher()
     t = target(providers.webpush.subscribe())
@@ -168,6 +192,7 @@ async def test_a_hanging_provider_holds_a_bounded_number_and_never_blocks_offer(
     t = target(providers.webpush.subscribe())
     accepted = sum(pusher.offer(note(t, channel=channel)) for channel in range(1000))
     await providers.webpush.wait_for(4)
+    assert pusher.in_flight() == 4
     # Four in flight, hanging; the other 46 of the fifty still queued; the rest refused at once.
     assert pusher.queued() == 46
     more = sum(pusher.offer(note(t, channel=channel)) for channel in range(1000, 2000))

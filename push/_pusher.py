@@ -179,6 +179,9 @@ class Pusher:
                 return await lane.sender.send(lane.client, entry.notification)
             except UnsafeAddress as error:
                 return Outcome.failed(Failure.UNSAFE, str(error))
+            except (TargetError, httpx.InvalidURL, httpx.UnsupportedProtocol) as error:
+                # A target the provider cannot use (one stored before the checks it now fails).
+                return Outcome.failed(Failure.REJECTED, str(error))
             except httpx.TransportError as error:
                 return Outcome.retry(f"{type(error).__name__}: {error}")
         return Outcome.retry(f"no answer within {self._config.timeout} s")

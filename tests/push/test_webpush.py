@@ -235,3 +235,21 @@ async def test_a_public_name_whose_dns_answers_a_private_address_is_not_called(
     assert resolver.asked == 1
     assert pusher.counters.failed == {Failure.UNSAFE: 1}
     assert providers.webpush.received == []
+
+
+async def test_a_stored_target_that_fails_todays_checks_is_refused_not_fatal(
+    providers: Providers, start_pusher: Callable[..., Any]
+) -> None:
+    pusher = await start_pusher(concurrency=1)
+    good = target(providers.webpush.subscribe())
+    for bad in (
+        Target(PushKind.WEBPUSH, good.endpoint),  # no keys
+        Target(PushKind.WEBPUSH, good.endpoint, {"p256dh": "AAAA", "auth": "AAAA"}.items()),
+        Target(PushKind.WEBPUSH, "ftp://127.0.0.1/x", good.fields),
+    ):
+        pusher.offer(note(bad, channel=len(bad.fields) + len(bad.endpoint)))
+    pusher.offer(note(good, channel=99))
+    [got] = await providers.webpush.wait_for(1)
+    await settle(pusher)
+    assert got.message["channel"] == "99"
+    assert pusher.counters.failed == {Failure.REJECTED: 3} and pusher.counters.sent == 1

@@ -242,12 +242,12 @@ async def test_a_stored_target_that_fails_todays_checks_is_refused_not_fatal(
 ) -> None:
     pusher = await start_pusher(concurrency=1)
     good = target(providers.webpush.subscribe())
-    for bad in (
+    for channel, bad in enumerate((
         Target(PushKind.WEBPUSH, good.endpoint),  # no keys
         Target(PushKind.WEBPUSH, good.endpoint, {"p256dh": "AAAA", "auth": "AAAA"}.items()),
         Target(PushKind.WEBPUSH, "ftp://127.0.0.1/x", good.fields),
-    ):
-        pusher.offer(note(bad, channel=len(bad.fields) + len(bad.endpoint)))
+    )):
+        pusher.offer(note(bad, channel=channel))
     pusher.offer(note(good, channel=99))
     [got] = await providers.webpush.wait_for(1)
     await settle(pusher)

@@ -7,6 +7,7 @@ receives alice's message on the same node.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from collections.abc import AsyncIterator
 from typing import Any
@@ -85,7 +86,9 @@ async def test_unsupported_data_closes_with_1003(node: Node, bystanders: Bystand
 
 async def test_oversize_message_closes_with_1009(node: Node, bystanders: Bystanders) -> None:
     async with open_websocket_url(node.url) as ws:
-        await ws.send_message(b"\x00" * (node.config.limits.max_message_bytes + 1))
+        # Before `auth` the node stops reading at 8 KiB: maybe before all is sent.
+        with contextlib.suppress(ConnectionClosed):
+            await ws.send_message(b"\x00" * (node.config.limits.max_message_bytes + 1))
         code, _ = await expect_close(ws)
     assert code == 1009
     await bystanders.still_talking()

@@ -115,8 +115,8 @@ function toStored(entry: OutboxEntry): Stored {
   const base = { cid: entry.cid, channel: entry.channel, body: entry.body, mentions: entry.mentions };
   if (entry.state !== 'failed') return { ...base, state: 'pending' };
   const error = entry.error;
-  const code = error instanceof ChatError ? error.code : 'internal';
-  return { ...base, state: 'failed', error: { code, msg: error?.message ?? '' } };
+  if (error instanceof ChatError) return { ...base, state: 'failed', error: { code: error.code, msg: error.msg } };
+  return { ...base, state: 'failed', error: { code: 'internal', msg: error?.message ?? '' } };
 }
 
 /** Entries as stored; what does not read as one (another program's key, a corrupt value) is left out. */

@@ -114,7 +114,7 @@ export class ChatClient {
     this.settings = { ...DEFAULTS, clock: hostClock(), random: hostRandom, ...given, storage: storage ?? null } as Settings;
     this.credentials = auth;
     this.clock = this.settings.clock;
-    this.tracker = new CursorTracker(this.settings.start);
+    this.tracker = new CursorTracker();
     this.backoff = new Backoff(this.settings.backoffBase, this.settings.backoffCap, this.settings.random);
     this.presenceCache = new PresenceCache(this.settings.presenceCache);
     this.stream = new EventStream(this.settings.eventBuffer);
@@ -454,7 +454,8 @@ export class ChatClient {
     this.tracker.device = this.authResult.device;
     if (first) await this.loadStorage();
     const channels = await this.listChannels((request) => conn.request(request));
-    this.tracker.observe(channels);
+    // `latest`: what the channels held before this client first connected is history, not news.
+    this.tracker.observe(channels, first && this.settings.start === 'latest' ? 'last' : 'first');
     const users = this.presenceCache.users();
     for (let i = 0; i < users.length; i += PRESENCE_CHUNK) {
       const { presence } = await conn.request({ t: 'presence', users: users.slice(i, i + PRESENCE_CHUNK) });

@@ -13,15 +13,15 @@
 // - A claimed channel is delivered by its one worker, page after page, until
 //   nothing is known beyond the cursor.
 //
-// A channel first seen with no cursor starts at its newest message under the
-// `latest` rule (an app shows older ones with `history`), or at 0 under
-// `beginning` (every message flows through the events). Nothing here grows
-// with traffic: state is per channel, and the own-seq set per channel is capped.
+// A channel first seen starts at 0: all its messages are new to the app. Only
+// the channel list of the client's first connection may say otherwise
+// (`observe(..., 'last')`): an app that shows history with `history` starts
+// those at their newest message. Nothing here grows with traffic: state is
+// per channel, and the own-seq set per channel is capped.
 
 import type { ChannelInfo, Id, Message } from './types.js';
 
 export type Verdict = 'deliver' | 'skip' | 'fetch';
-export type Start = 'latest' | 'beginning';
 
 interface ChannelState {
   // Invariant: cursor <= known.
@@ -44,10 +44,7 @@ export class CursorTracker {
   // for the rare app that sends one cid twice at once.
   private readonly sendingNow = new Map<string, number>();
 
-  constructor(
-    readonly start: Start = 'latest',
-    readonly ownLimit = 1024,
-  ) {}
+  constructor(readonly ownLimit = 1024) {}
 
   /** Cursors an earlier run saved: for channels this tracker has not seen yet. */
   restore(cursors: Iterable<readonly [Id, number]>): void {
@@ -75,11 +72,12 @@ export class CursorTracker {
    * Channels missing from it are kept: one joined just after the node made
    * the list may have delivered a live message already, and forgetting its
    * cursor would deliver that again. A channel the user left is dropped when
-   * its sync says not_member (see forget).
+   * its sync says not_member (see forget). `unknownAt` is where a channel
+   * without a cursor starts: at its first message, or its newest (`last`).
    */
-  observe(channels: Iterable<ChannelInfo>): void {
+  observe(channels: Iterable<ChannelInfo>, unknownAt: 'first' | 'last' = 'first'): void {
     for (const info of channels) {
-      const state = this.state(info.channel, info.last);
+      const state = this.state(info.channel, unknownAt === 'last' ? info.last : 0);
       state.known = Math.max(state.known, info.last);
       this.settle(info.channel, state);
     }
@@ -93,7 +91,7 @@ export class CursorTracker {
   // -- the live path -------------------------------------------------------------
 
   onLive(message: Message): Verdict {
-    const state = this.state(message.channel, message.seq - 1);
+    const state = this.state(message.channel, 0);
     if (message.seq <= state.cursor) return 'skip';
     state.known = Math.max(state.known, message.seq);
     if (state.claimed) return 'fetch';
@@ -176,7 +174,7 @@ export class CursorTracker {
     if (left > 0) this.sendingNow.set(k, left);
     else this.sendingNow.delete(k);
     if (seq === undefined) return;
-    const state = this.state(channel, seq - 1);
+    const state = this.state(channel, 0);
     if (seq === state.cursor + 1) {
       this.advance(channel, state, seq);
     } else if (seq > state.cursor + 1) {
@@ -187,11 +185,11 @@ export class CursorTracker {
 
   // -- internals ------------------------------------------------------------------
 
-  /** The channel's state, made at `seenAt` (its first sight) under the `latest` rule. */
-  private state(channel: Id, seenAt: number): ChannelState {
+  /** The channel's state, made with its cursor at `start` when first seen. */
+  private state(channel: Id, start: number): ChannelState {
     let state = this.channels.get(channel);
     if (state === undefined) {
-      state = fresh(this.start === 'latest' ? Math.max(0, seenAt) : 0);
+      state = fresh(start);
       this.channels.set(channel, state);
     }
     return state;

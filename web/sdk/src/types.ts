@@ -241,10 +241,11 @@ export interface ClientOptions {
   readonly clock?: Clock;
   readonly random?: Random;
   /**
-   * Where a channel the client has no cursor for starts delivering:
-   * `latest` (default) from the messages after the channel's newest at first
-   * sight (an app shows older ones with `history`), `beginning` from seq 1
-   * (a bot that must see every message).
+   * Where the channels of the first connection's list that have no cursor
+   * (none in the storage) start delivering: `latest` (default) after their
+   * newest message (an app shows older ones with `history`), `beginning`
+   * from seq 1 (a bot that must see every message). Channels that appear
+   * later start from seq 1 either way: everything in them is news.
    */
   readonly start?: 'latest' | 'beginning';
   /** First and largest reconnect window, ms (500 and 30,000). */

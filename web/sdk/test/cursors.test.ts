@@ -13,7 +13,7 @@ function info(channel: string, last: number): ChannelInfo {
 }
 
 test('live messages in order are delivered once each; duplicates are skipped', () => {
-  const t = new CursorTracker('beginning');
+  const t = new CursorTracker();
   for (const seq of [1, 2]) {
     assert.equal(t.onLive(msg(seq)), 'deliver');
     t.delivered(msg(seq));
@@ -23,7 +23,7 @@ test('live messages in order are delivered once each; duplicates are skipped', (
 });
 
 test('a gap sends the channel to a worker, which fetches from the cursor and owns delivery', () => {
-  const t = new CursorTracker('beginning');
+  const t = new CursorTracker();
   t.onLive(msg(1));
   t.delivered(msg(1));
   assert.equal(t.onLive(msg(4)), 'fetch');
@@ -39,28 +39,27 @@ test('a gap sends the channel to a worker, which fetches from the cursor and own
   assert.equal(t.claim(), null);
 });
 
-test('under latest, a channel first seen starts at its newest message; under beginning, at 0', () => {
-  const latest = new CursorTracker('latest');
-  latest.observe([info('7', 40)]);
-  assert.equal(latest.cursor('7'), 40);
-  assert.ok(!latest.wantsSync);
-  assert.equal(latest.onLive(msg(9, '8')), 'deliver', 'a channel first seen live starts at that message');
-  const beginning = new CursorTracker('beginning');
-  beginning.observe([info('7', 40)]);
-  assert.equal(beginning.cursor('7'), 0);
-  assert.equal(beginning.claim(), '7');
+test('a list observed from its newest leaves those channels as history; later ones start at seq 1', () => {
+  const t = new CursorTracker();
+  t.observe([info('7', 40)], 'last');
+  assert.equal(t.cursor('7'), 40);
+  assert.ok(!t.wantsSync);
+  t.observe([info('7', 41), info('8', 3)]);
+  assert.equal(t.cursor('8'), 0);
+  assert.deepEqual([t.claim(), t.claim()], ['7', '8']);
+  assert.equal(t.onLive(msg(2, '9')), 'fetch', 'a channel first seen live is fetched from its start');
 });
 
 test('restored cursors win over the start rule, and a channel ahead of them is synced', () => {
-  const t = new CursorTracker('latest');
+  const t = new CursorTracker();
   t.restore([['7', 10]]);
-  t.observe([info('7', 12)]);
+  t.observe([info('7', 12)], 'last');
   assert.equal(t.cursor('7'), 10);
   assert.equal(t.claim(), '7');
 });
 
 test('this client\'s own sends advance the cursor and are not delivered back', () => {
-  const t = new CursorTracker('beginning');
+  const t = new CursorTracker();
   t.device = '20';
   t.sending('7', 'mine');
   t.sent('7', 'mine', 1);
@@ -73,7 +72,7 @@ test('this client\'s own sends advance the cursor and are not delivered back', (
 });
 
 test('a synced message that is our own unacknowledged send is skipped, not delivered', () => {
-  const t = new CursorTracker('beginning');
+  const t = new CursorTracker();
   t.device = '20';
   t.observe([info('7', 1)]);
   t.sending('7', 'c1');
@@ -83,7 +82,7 @@ test('a synced message that is our own unacknowledged send is skipped, not deliv
 });
 
 test('a page that makes no progress ends the fetch instead of asking forever', () => {
-  const t = new CursorTracker('beginning');
+  const t = new CursorTracker();
   t.observe([info('7', 5)]);
   assert.equal(t.claim(), '7');
   assert.equal(t.pageDone('7', 0, true), false);
@@ -91,14 +90,14 @@ test('a page that makes no progress ends the fetch instead of asking forever', (
 });
 
 test('a hole inside a page stops delivery at the hole', () => {
-  const t = new CursorTracker('beginning');
+  const t = new CursorTracker();
   t.observe([info('7', 3)]);
   t.claim();
   assert.equal(t.onSynced(msg(2)), 'fetch');
 });
 
 test('a channel left is forgotten', () => {
-  const t = new CursorTracker('beginning');
+  const t = new CursorTracker();
   t.observe([info('7', 3)]);
   t.forget('7');
   assert.ok(!t.wantsSync);

@@ -47,7 +47,8 @@ def _suite(build: Path, folder: str) -> list[str]:
 
 
 async def _node_test(files: Sequence[str], env: dict[str, str] | None = None) -> tuple[int, str]:
-    command = [node_binary(), "--experimental-websocket", "--test", "--test-reporter=spec", *files]
+    # A test that hangs (a send resent forever, say) fails after a minute, with the output so far.
+    command = [node_binary(), "--experimental-websocket", "--test", "--test-timeout=60000", "--test-reporter=spec", *files]
     done = await trio.run_process(
         command,
         cwd=SDK,

@@ -299,8 +299,9 @@ test('a lone surrogate in a body goes out well-formed: stored, received, and the
   const events: ChatEvent[] = [];
   alice.on((event) => events.push(event));
   const got = next(bob, 'message');
-  await alice.send(channel, 'half an emoji: \ud83d!');
+  const sending = alice.send(channel, 'half an emoji: \ud83d!');
   assert.equal((await got).message.body, 'half an emoji: \ufffd!');
+  await sending;
   assert.ok(alice.connected);
   assert.deepEqual(events.filter((e) => e.type === 'disconnected'), []);
   alice.close();

@@ -11,7 +11,6 @@ import { type Wire, type WireMap, FrameError } from './codec.js';
 import { ErrorCode } from './errors.js';
 import { FieldError, Fields } from './fields.js';
 import { wireCount, wireId, wireIdSet } from './ids.js';
-import { wellFormed } from './text.js';
 import type {
   AuthResult,
   ChannelInfo,
@@ -257,7 +256,7 @@ function wireField(kind: Kind, name: string, value: unknown): Wire | undefined {
       return wireCount(value as number, name);
     case 'text':
       if (typeof value !== 'string') throw new TypeError(`${name} must be a string`);
-      return wellFormed(value);
+      return value; // made well-formed where every string is, in encodeFrame
     case 'level':
       if (!NOTIFY_LEVELS.includes(value as NotifyLevel)) throw new TypeError(`level must be one of ${NOTIFY_LEVELS.join(', ')}`);
       return value as NotifyLevel;

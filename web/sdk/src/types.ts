@@ -138,10 +138,10 @@ export interface PushResult {
 // -- the outbox ---------------------------------------------------------------
 
 /**
- * `pending`: not acknowledged yet (sent, or waiting for a connection);
- * `sent`: stored by the node, kept in the list until the app has seen it;
- * `failed`: the node refused it for good (`too_long`, `bad_request`,
- * `not_member`, `blocked`), or the app should decide (see `retry`).
+ * `pending`: not acknowledged yet (in flight, or waiting for a connection);
+ * `sent`: stored by the node, as the `outbox` event shows it when it leaves
+ * the list; `failed`: refused for good (`too_long`, `bad_request`,
+ * `not_member`, `blocked`, ...), kept until the app retries or discards it.
  */
 export type OutboxState = 'pending' | 'sent' | 'failed';
 

@@ -8,6 +8,7 @@ it passes in CHAT_NODE_URL. A failing suite fails here with Node's output.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from collections.abc import Sequence
@@ -18,8 +19,10 @@ import trio
 
 from protocol import Limits
 
+from actors import Node
+
 from ..conftest import OpenStore
-from ..node.conftest import running_node
+from ..node.conftest import node_config, running_node
 from .npm import WEB, ensure_node_modules, node_binary
 
 SDK = WEB / "sdk"
@@ -72,3 +75,32 @@ async def test_live_suite_against_a_real_node(built: Path, open_store: OpenStore
         code, output = await _node_test(_suite(built, "live"), {"CHAT_NODE_URL": node.url})
     assert code == 0, output
     assert "ℹ fail 0" in output, output
+
+
+@pytest.mark.parametrize("open_store", ["embedded"], indirect=True)
+async def test_a_draining_node_s_retry_is_the_floor_of_the_reconnect_wait(built: Path, open_store: OpenStore) -> None:
+    script = [node_binary(), "--experimental-websocket", str(built / "live" / "drain.js")]
+    async with open_store() as store, trio.open_nursery() as nursery:
+        node = await nursery.start(Node(node_config(limits=LIVE_LIMITS, drain_retry_ms=3000), store).run)
+        process = await trio.lowlevel.open_process(
+            [*script, node.url, "drained", "correct horse battery"],
+            cwd=SDK,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        assert process.stdout is not None
+        output = b""
+        with trio.fail_after(60):
+            while b"ready\n" not in output:
+                chunk = await process.stdout.receive_some()
+                assert chunk, f"the client ended before it was ready:\n{output.decode()}"
+                output += chunk
+            await node.drain()
+            while chunk := await process.stdout.receive_some():
+                output += chunk
+            code = await process.wait()
+    assert code == 0, output.decode()
+    bye, disconnected = json.loads(output.decode().strip().splitlines()[-1])
+    assert bye == {"type": "bye", "reason": "draining", "retry": 3000}
+    assert disconnected["type"] == "disconnected"
+    assert disconnected["delay"] == 3000 + 0.5 * 500, "the node's retry, then the jitter on top"

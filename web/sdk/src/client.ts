@@ -401,6 +401,8 @@ export class ChatClient {
           }
           if (!(error instanceof ConnectionLost || error instanceof ChatError)) throw error;
           reason = error.message;
+          // `auth` refused rate_limited (the device's connections are at their cap) says when.
+          if (error instanceof ChatError) floor = error.retry ?? 0;
         } finally {
           this.setConnection(null);
         }

@@ -107,7 +107,7 @@ const NOTIFY_LEVELS: readonly NotifyLevel[] = ['all', 'mentions', 'none'];
 
 // -- values ---------------------------------------------------------------------
 
-export function readMessage(f: Fields): Message {
+function readMessage(f: Fields): Message {
   return {
     channel: f.id('channel'),
     seq: f.count('seq', 1),

@@ -17,6 +17,7 @@ run: $(STAMP)
 	$(BIN)/python bin/chatnode serve
 
 test: $(STAMP)
+	tools/web-test-deps
 	$(BIN)/python bin/testdb run -- $(BIN)/python -m pytest
 
 bench: $(STAMP)

@@ -245,6 +245,8 @@ def test_direct_chat_both_ways(people: People) -> None:
     alice.register()
     bob.register()
     alice.start_direct("bob")
+    # The new chat's composer has the focus: one can type at once.
+    expect(alice.page.locator("#composer")).to_be_focused()
     alice.say("Hi Bob! Lunch at noon?")
     expect(message(alice.page, "Hi Bob! Lunch at noon?")).to_be_visible()
 

@@ -9,5 +9,15 @@ from ._accounts import AccountPolicy
 from ._gateway import server_tls_context
 from ._node import Node, NodeConfig, wall_clock_ms
 from ._throttle import Rule, ThrottleRules
+from ._web import HttpLimits
 
-__all__ = ["AccountPolicy", "Node", "NodeConfig", "Rule", "ThrottleRules", "server_tls_context", "wall_clock_ms"]
+__all__ = [
+    "AccountPolicy",
+    "HttpLimits",
+    "Node",
+    "NodeConfig",
+    "Rule",
+    "ThrottleRules",
+    "server_tls_context",
+    "wall_clock_ms",
+]

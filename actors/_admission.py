@@ -39,6 +39,22 @@ DESCRIPTOR_RESERVE = 0.1
 DESCRIPTOR_FLOOR = 64
 
 
+@frozen
+class Remote:
+    """A connection's peer as the socket gave it at the accept (its address and port).
+
+    Taken once there: what a session later reports and throttles by must not
+    depend on a socket that may be closed by then, nor on the layers stacked
+    on it (TLS, the replayed handshake).
+    """
+
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
 def peer_key(host: str) -> str:
     """The address a peer's connections count under: its IPv4 address, or its IPv6 /64."""
     address = ipaddress.ip_address(host)

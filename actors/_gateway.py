@@ -1,30 +1,36 @@
-"""The WebSocket listener: one DeviceSession per connection, run in that connection's task.
+"""The node's one listener: the chat's WebSocket at `/v1`, the web client's files beside it.
 
 Trio's `serve_listeners` runs each TCP connection in a task of its own, here
 in the gateway's nursery, outside the listener's scope: `drain` stops
-accepting without cancelling a single session. That task does the
-WebSocket handshake (trio-websocket's `wrap_server_stream`, bounded by
-`handshake_timeout`) and then runs the session itself, so a device costs
-that task and one nursery, and no supervisor child. The task is the
-session's supervisor in OTP's terms, for a temporary child: at most
-`max_connections` run at once (more are refused with 1013, try again
-later), and a session that crashes is logged once and closes its own
-connection, nothing else (an exception escaping the task would end the
-gateway). Cancelling the gateway cancels every session.
+accepting without cancelling a single session. That task reads the
+connection's HTTP requests (`_http.py`, on h11): plain ones get the web
+client's files (`_web.py`), and the chat's opening handshake goes to
+trio-websocket (`wrap_server_stream`), bounded by `handshake_timeout`; then
+the task runs the session itself, so a device costs that task and one
+nursery, and no supervisor child. The task is the session's supervisor in
+OTP's terms, for a temporary child: at most `max_connections` run at once
+(more are refused with 1013, try again later), and a session that crashes
+is logged once and closes its own connection, nothing else (an exception
+escaping the task would end the gateway). Cancelling the gateway cancels
+every session.
 
 Admission happens at three doors, cheapest first. At accept, the peer's
 address must be under its caps of connections in their handshake and not
 yet authenticated (`PeerCounts`); if not, the connection is answered
 HTTP 503 and closed before any handshake work (under TLS, closed at once:
 an answer would take the very TLS handshake the cap is there to spare).
-After the handshake, the node must have room (`max_connections`, itself
+A connection speaking plain HTTP stays "in its handshake" for its whole
+life: it is anyone's, so the same cap bounds what one address holds of
+them, and each of its heads has the handshake's time-out. After the
+handshake, the node must have room (`max_connections`, itself
 bounded by the open files limit, raised to the hard limit at start) and not
 be draining, or it closes with 1013. At `auth`, the user's actor applies the
 per-device and per-user caps (`_grants.py`).
 
-With a TLS context the listener serves `wss://`: each accepted stream is
-wrapped in a `trio.SSLStream` before the WebSocket handshake, and
-`handshake_timeout` bounds both handshakes together.
+With a TLS context the listener serves `wss://` and `https://`: each
+accepted stream is wrapped in a `trio.SSLStream` before its first request
+is read, and `handshake_timeout` bounds the TLS handshake, the first head
+and the WebSocket's answer together.
 
 One task ticks every session (`_tick_sessions`): idle devices, connections
 that never authenticate and closes that do not get through in time are all
@@ -36,6 +42,7 @@ from __future__ import annotations
 import logging
 import socket
 import ssl
+from pathlib import Path
 
 import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection, wrap_server_stream
@@ -43,15 +50,23 @@ from trio_websocket import ConnectionClosed, WebSocketConnection, wrap_server_st
 from protocol import ByeReason
 
 from ._accounts import Accounts
-from ._admission import PeerCounts, PeerRefused, PeerTicket, connection_budget, peer_key, raise_descriptor_limit
+from ._admission import (
+    PeerCounts,
+    PeerRefused,
+    PeerTicket,
+    Remote,
+    connection_budget,
+    peer_key,
+    raise_descriptor_limit,
+)
 from ._handlers import Handlers
+from ._http import HttpServer, Replayed, discard_until_closed
 from ._security import SecurityEvent
 from ._services import Services
 from ._session import DeviceSession
+from ._web import HttpLimits
 
 log = logging.getLogger(__name__)
-
-RESOURCE = "/v1"
 
 #: WebSocket close code for "try again later" (RFC 6455 registry).
 TRY_AGAIN_LATER = 1013
@@ -67,9 +82,6 @@ SERVICE_UNAVAILABLE = (
     b"Content-Length: %d\r\n"
     b"Connection: close\r\n\r\n%s" % (len(_TURNED_AWAY_BODY), _TURNED_AWAY_BODY)
 )
-
-#: Bytes read from a turned-away peer at once while waiting for it to close.
-_DISCARD_CHUNK = 16 * 1024
 
 
 def server_tls_context(cert: str, key: str) -> ssl.SSLContext:
@@ -99,6 +111,8 @@ class Gateway:
         tls: ssl.SSLContext | None,
         close_grace: float,
         page_reads: int,
+        web_root: Path | None,
+        http: HttpLimits,
     ) -> None:
         self._services = services
         self._accounts = accounts
@@ -114,6 +128,14 @@ class Gateway:
         self._close_grace = close_grace
         self._page_reads = page_reads
         self._listener = trio.CancelScope()
+        self._web_root = web_root
+        self._http = HttpServer(
+            web_root,
+            http,
+            head_timeout=handshake_timeout,
+            close_grace=close_grace,
+            draining=lambda: self._listener.cancel_called,
+        )
         # Sessions running now: the connection limit counts them, drain and
         # the clock walk them.
         self._live: set[DeviceSession] = set()
@@ -125,6 +147,12 @@ class Gateway:
         descriptors = raise_descriptor_limit()
         self.max_connections = connection_budget(self._configured_connections, descriptors)
         log.info("accepting at most %d connections (open files limit %s)", self.max_connections, descriptors)
+        if self._web_root is None:
+            log.info("serving no web client")
+        elif self._web_root.is_dir():
+            log.info("serving the web client from %s", self._web_root)
+        else:
+            log.warning("no web client at %s: it is not built (HTTP requests get 404 until it is)", self._web_root)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._tick_sessions)
             self.port = await nursery.start(self._listen, nursery)
@@ -174,10 +202,12 @@ class Gateway:
     async def _connection(self, stream: trio.SocketStream) -> None:
         """One TCP connection: counted under its peer's address, or turned away."""
         try:
-            key = peer_key(stream.socket.getpeername()[0])
+            host, port, *_ = stream.socket.getpeername()
         except OSError:  # gone before it was looked at
             await trio.aclose_forcefully(stream)
             return
+        remote = Remote(host, port)
+        key = peer_key(host)
         ticket = self._peers.open(key)
         if isinstance(ticket, PeerRefused):
             self._services.security.record(
@@ -189,12 +219,12 @@ class Gateway:
                 await trio.aclose_forcefully(stream)
             return
         try:
-            await self._serve(stream, ticket)
+            await self._serve(stream, ticket, remote)
         finally:
             ticket.close()
 
-    async def _serve(self, stream: trio.SocketStream, ticket: PeerTicket) -> None:
-        """The TLS and WebSocket handshakes, then the device's session.
+    async def _serve(self, stream: trio.SocketStream, ticket: PeerTicket, remote: Remote) -> None:
+        """TLS, HTTP until a request opens the chat, the WebSocket handshake, then the device's session.
 
         A single nursery holds the connection's reader task and the
         session's writer and request tasks, so ending the session (cancelling
@@ -208,20 +238,21 @@ class Gateway:
                 ws = await self._handshake(stream, connection)
                 if ws is not None:
                     ticket.handshaken()
-                if ws is not None and await self._admitted(ws):
+                if ws is not None and await self._admitted(ws, remote):
                     session = DeviceSession(
                         ws,
                         self._services,
                         self._accounts,
                         self._handlers,
                         peer=ticket,
+                        remote=remote,
                         close_grace=self._close_grace,
                         page_reads=self._page_reads,
                     )
                     self._live.add(session)
                     await session.run(connection)
-                # Refused, or the handshake failed: the session, which never
-                # returns, ends this scope itself.
+                # Refused, the handshake failed or the connection was plain
+                # HTTP: the session, which never returns, ends this scope itself.
                 connection.cancel_scope.cancel()
         except Exception as exc:
             log.error("%r crashed, closing its connection", session or stream, exc_info=exc)
@@ -233,25 +264,31 @@ class Gateway:
             await trio.aclose_forcefully(stream)
 
     async def _handshake(self, stream: trio.SocketStream, connection: trio.Nursery) -> WebSocketConnection | None:
-        """The TLS and opening handshakes, within `handshake_timeout`: the WebSocket, or None if refused or gone."""
-        with trio.move_on_after(self._handshake_timeout):
-            # A peer gone before the handshake's answer is written raises here,
-            # and one that fails TLS (plain HTTP, a certificate it rejects)
-            # breaks the SSLStream: either must end this connection only.
-            try:
-                transport: trio.abc.Stream = stream
-                if self._tls is not None:
-                    transport = trio.SSLStream(stream, self._tls, server_side=True, https_compatible=True)
+        """TLS, then HTTP until a request opens the chat: its WebSocket; None if refused, gone or done."""
+        deadline = trio.current_time() + self._handshake_timeout
+        # A peer gone before an answer is written raises here, and one that
+        # fails TLS (plain HTTP, a certificate it rejects) breaks the
+        # SSLStream: either must end this connection only.
+        try:
+            transport: trio.abc.Stream = stream
+            if self._tls is not None:
+                transport = trio.SSLStream(stream, self._tls, server_side=True, https_compatible=True)
+                with trio.move_on_at(deadline) as tls_handshake:
                     await transport.do_handshake()
-                request = await wrap_server_stream(
-                    connection, transport, max_message_size=self._services.limits.max_message_bytes
-                )
-                if request.path != RESOURCE:
-                    await request.reject(404, body=b"the chat protocol is served at /v1\n")
+                if tls_handshake.cancelled_caught:
                     return None
-                return await request.accept()
-            except (ConnectionClosed, trio.BrokenResourceError):
+            upgrade = await self._http.serve(transport, deadline)
+            if upgrade is None:
                 return None
+            with trio.move_on_at(upgrade.deadline):
+                request = await wrap_server_stream(
+                    connection,
+                    Replayed(transport, upgrade.head, upgrade.early),
+                    max_message_size=self._services.limits.max_message_bytes,
+                )
+                return await request.accept()
+        except (ConnectionClosed, trio.BrokenResourceError):
+            return None
         return None
 
     async def _turn_away(self, stream: trio.SocketStream) -> None:
@@ -266,13 +303,11 @@ class Gateway:
         with trio.move_on_after(self._close_grace):
             try:
                 await stream.send_all(SERVICE_UNAVAILABLE)
-                await stream.send_eof()
-                while await stream.receive_some(_DISCARD_CHUNK):
-                    pass
             except trio.BrokenResourceError:
-                pass  # reset by the peer: nothing left to wait for
+                return  # reset by the peer: nothing left to wait for
+            await discard_until_closed(stream)
 
-    async def _admitted(self, ws: WebSocketConnection) -> bool:
+    async def _admitted(self, ws: WebSocketConnection, remote: Remote) -> bool:
         """Whether the node takes this device now; if not, it is told 1013 (try another)."""
         if self._listener.cancel_called:
             # Its handshake was under way when drain began, which has already
@@ -281,7 +316,7 @@ class Gateway:
             return False
         if len(self._live) >= self.max_connections:
             self._services.security.record(
-                SecurityEvent.CONNECTION_REFUSED, cap="max_connections", limit=self.max_connections, peer=ws.remote
+                SecurityEvent.CONNECTION_REFUSED, cap="max_connections", limit=self.max_connections, peer=str(remote)
             )
             await self._refuse(ws, "node full, try another")
             return False

@@ -5,7 +5,7 @@
     ├── timers     delayed messages (presence deadlines)
     ├── users      registry of UserActors
     ├── channels   registry of ChannelActors
-    ├── gateway    WebSocket listener
+    ├── gateway    one listener: WebSocket `/v1`, the web client's files
     │   └── sessions   one DeviceSession per connection, in that connection's task
     └── membership this node's expiring row in the store (`chatnode status`)
 
@@ -31,6 +31,7 @@ import ssl
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import trio
 from attrs import field, frozen
@@ -42,14 +43,21 @@ from protocol import CLOSE_GRACE, Limits
 from ._accounts import AccountPolicy, Accounts
 from ._activity import ActivityLog
 from ._channel import ChannelActor
-from ._gateway import RESOURCE, Gateway
+from ._gateway import Gateway
 from ._handlers import Handlers
 from ._mail import Post
 from ._membership import Membership
 from ._services import DEFAULT_PAGE_READS, Services, registry_id
 from ._user import UserActor
+from ._web import RESOURCE, HttpLimits
 
 log = logging.getLogger(__name__)
+
+
+#: The web client a node serves unless told otherwise: `web/dist` of the
+#: checkout this package runs from (`make run`, an editable install). An
+#: install elsewhere has none there, and says so to every HTTP request.
+DEFAULT_WEB_ROOT = Path(__file__).resolve().parents[1] / "web" / "dist"
 
 
 def wall_clock_ms() -> int:
@@ -76,6 +84,12 @@ class NodeConfig:
     handshake_timeout: float = 10.0
     #: Serve `wss://` with this context (`server_tls_context`); None: plain `ws://`.
     tls: ssl.SSLContext | None = None
+    #: The web client's files, served to plain HTTP requests on the same port
+    #: (a directory that does not exist: 404 saying it is not built); None:
+    #: no files at all (`--no-web`).
+    web_root: Path | None = DEFAULT_WEB_ROOT
+    #: What one plain HTTP connection may cost (head size, requests, write time).
+    http: HttpLimits = field(factory=HttpLimits)
     #: Seconds a closing connection has to get its `bye` and close handshake
     #: through before it is aborted (a peer that does not read never would).
     close_grace: float = CLOSE_GRACE
@@ -153,6 +167,8 @@ class Node:
             tls=config.tls,
             close_grace=config.close_grace,
             page_reads=config.page_reads_per_connection,
+            web_root=config.web_root,
+            http=config.http,
         )
         self._started = clock_ms()
         self._tree = Supervisor(

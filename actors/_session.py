@@ -80,7 +80,7 @@ from protocol import (
 )
 
 from ._accounts import Accounts
-from ._admission import PeerTicket
+from ._admission import PeerTicket, Remote
 from ._failures import RequestFailed
 from ._grants import DeviceGrant
 from ._handlers import Handlers
@@ -163,12 +163,14 @@ class DeviceSession:
         handlers: Handlers,
         *,
         peer: PeerTicket,
+        remote: Remote,
         close_grace: float,
         page_reads: int,
     ) -> None:
         self._ws = ws
         # Its place in its address's counts, until `auth` succeeds.
         self._ticket = peer
+        self._remote = remote
         self._services = services
         self._accounts = accounts
         self._handlers = handlers
@@ -258,13 +260,11 @@ class DeviceSession:
             self._nursery.start_soon(self._write)
 
     def _peer(self) -> str:
-        remote = self._ws.remote
-        return str(remote) if isinstance(remote, str) else f"{remote.address}:{remote.port}"
+        return str(self._remote)
 
     def _peer_address(self) -> str:
         """The peer's address without its port: what logins and registrations are throttled by."""
-        remote = self._ws.remote
-        return str(remote) if isinstance(remote, str) else str(remote.address)
+        return self._remote.host
 
     def _abort(self) -> None:
         """End the connection now: its reader, writer and request tasks are cancelled, the socket with them."""

@@ -1,6 +1,7 @@
 """chatnode: run and operate a chat node.
 
-    chatnode serve [--host H] [--port P] [--tls-cert PEM --tls-key PEM] [--store PATH | --cql HOST:PORT,... --keyspace K]
+    chatnode serve [--host H] [--port P] [--tls-cert PEM --tls-key PEM] [--web-root DIR | --no-web]
+                   [--store PATH | --cql HOST:PORT,... --keyspace K]
     chatnode schema --cql HOST:PORT,... --keyspace K [--replication-factor N]
     chatnode status [--cql ... | --store ...]
 
@@ -18,6 +19,7 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import attrs
 import trio
@@ -159,6 +161,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         max_handshakes_per_ip=args.max_handshakes_per_ip,
         max_unauthenticated_per_ip=args.max_unauthenticated_per_ip,
         tls=tls,
+        web_root=None if args.no_web else args.web_root,
     )
     try:
         trio.run(serve, config, store_config)
@@ -239,6 +242,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--tls-cert", help="PEM certificate chain: serve wss:// (with --tls-key)")
     serve.add_argument("--tls-key", help="PEM private key of --tls-cert")
     node_defaults = attrs.fields(NodeConfig)
+    web = serve.add_mutually_exclusive_group()
+    web.add_argument(
+        "--web-root",
+        type=Path,
+        metavar="DIR",
+        default=node_defaults.web_root.default,
+        help="the web client's files, served on the same port (default: web/dist of this checkout)",
+    )
+    web.add_argument("--no-web", action="store_true", help="serve no web client: only the chat's WebSocket")
     serve.add_argument(
         "--max-handshakes-per-ip",
         type=int,

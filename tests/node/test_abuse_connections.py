@@ -38,7 +38,7 @@ from trio_websocket import (
 
 from actors import Node, server_tls_context
 from actors._admission import connection_budget
-from actors._gateway import RESOURCE
+from actors._web import RESOURCE
 from protocol import Limits
 
 from ..conftest import OpenStore

@@ -27,7 +27,7 @@ import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection, open_websocket_url, wrap_client_stream
 
 from actors import Node
-from actors._gateway import RESOURCE
+from actors._web import RESOURCE
 from client import Connection
 from protocol import Limits, LoginResult
 from storage import EmbeddedStore, ScyllaCluster

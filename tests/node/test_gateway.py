@@ -16,8 +16,9 @@ import trio
 from trio_websocket import ConnectionClosed, HandshakeError, WebSocketConnection, open_websocket_url, wrap_client_stream
 
 from actors import Node
-from actors._gateway import RESOURCE, TRY_AGAIN_LATER, _bound_unacknowledged
+from actors._gateway import TRY_AGAIN_LATER, _bound_unacknowledged
 from actors._session import MAX_IN_FLIGHT, ROUTES, DeviceSession, Mode, Route
+from actors._web import RESOURCE
 from protocol import Limits, LookupRequest
 
 from storage import EmbeddedStore

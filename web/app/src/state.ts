@@ -4,7 +4,7 @@
 // and previews, timelines, typing, receipts, presence) and tells its
 // listeners after every change.
 
-import { ChatClient, register as registerAccount, type ChatEvent, type Message } from '@chat/sdk';
+import { ChatClient, register as registerAccount, type ChatEvent, type Message, type SendResult } from './sdk-standin';
 import { messageNotice } from './notices';
 import { Names } from './names';
 import { enablePush, type PushOutcome } from './push';
@@ -96,7 +96,7 @@ export class Chat {
     const saved = Chat.saved();
     if (saved === null) return null;
     try {
-      const client = await ChatClient.connect({ url: saved.url, auth: { token: saved.token }, webSocket, storage: localStorage });
+      const client = await ChatClient.connect({ url: saved.url, auth: { token: saved.token }, webSocket });
       return await Chat.start(client, saved.username);
     } catch {
       localStorage.removeItem(TOKEN_KEY);
@@ -105,7 +105,7 @@ export class Chat {
   }
 
   static async logIn(username: string, password: string, device: string): Promise<Chat> {
-    const client = await ChatClient.connect({ url: url(), auth: { username, password, device }, webSocket, storage: localStorage });
+    const client = await ChatClient.connect({ url: url(), auth: { username, password, device }, webSocket });
     const saved: Saved = { url: url(), token: client.token, username };
     localStorage.setItem(TOKEN_KEY, JSON.stringify(saved));
     return Chat.start(client, username);
@@ -331,7 +331,16 @@ export class Chat {
 
   async send(channel: string, body: string): Promise<void> {
     this.lastTyping.delete(channel);
-    const sending = this.client.send(channel, body);
+    await this.confirm(channel, body, this.client.send(channel, body));
+  }
+
+  async retry(cid: string): Promise<void> {
+    const entry = this.client.outbox.find((candidate) => candidate.cid === cid);
+    if (entry !== undefined) await this.confirm(entry.channel, entry.body, this.client.retry(cid));
+  }
+
+  /** A send or a retry under way: shown pending, then in the timeline once stored. */
+  private async confirm(channel: string, body: string, sending: Promise<SendResult>): Promise<void> {
     this.changed();
     try {
       const sent = await sending;
@@ -344,11 +353,6 @@ export class Chat {
     } finally {
       this.changed();
     }
-  }
-
-  async retry(cid: string): Promise<void> {
-    await this.client.retry(cid);
-    this.changed();
   }
 
   discard(cid: string): void {

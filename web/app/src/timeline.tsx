@@ -214,7 +214,7 @@ function PendingItem({ chat, entry }: { chat: Chat; entry: Pending }) {
         {failed ? (
           <>
             <span>Not sent{entry.error === null ? '' : `: ${entry.error}`}</span>
-            <button class="button link" type="button" onClick={() => void chat.retry(entry.cid)}>
+            <button class="button link" type="button" onClick={() => void chat.retry(entry.cid).catch(() => undefined)}>
               Retry
             </button>
             <button class="button link" type="button" onClick={() => chat.discard(entry.cid)}>

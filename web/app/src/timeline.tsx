@@ -46,7 +46,7 @@ function Subtitle({ chat, row }: { chat: Chat; row: Row }) {
   const names = row.members.map((member) => (member === chat.user ? 'you' : chat.names.of(member)));
   return (
     <>
-      {row.members.length} members, {online} online: {names.join(', ')}
+      {row.members.length === 1 ? '1 member' : `${row.members.length} members`}, {online} online: {names.join(', ')}
     </>
   );
 }

@@ -23,6 +23,7 @@ run: $(STAMP)
 	$(BIN)/python bin/chatnode serve
 
 test: $(STAMP) $(NPM_STAMP)
+	tools/web-test-deps
 	$(BIN)/python bin/testdb run -- $(BIN)/python -m pytest
 
 bench: $(STAMP)

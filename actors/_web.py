@@ -37,11 +37,15 @@ from attrs.validators import and_, ge, instance_of
 #: The WebSocket endpoint of the chat protocol.
 RESOURCE = "/v1"
 
+#: No inline script or style, nothing from another origin, and Trusted Types
+#: for every script sink: the one policy allowed, `chat-worker`, is the web
+#: client's, which turns exactly `/sw.js` into the service worker's URL
+#: (web/app/src/worker.ts); a page may create no other.
 CONTENT_SECURITY_POLICY = (
     b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
     b"font-src 'self'; connect-src 'self'; manifest-src 'self'; worker-src 'self'; "
     b"base-uri 'none'; form-action 'none'; frame-ancestors 'none'; "
-    b"require-trusted-types-for 'script'; trusted-types 'none'"
+    b"require-trusted-types-for 'script'; trusted-types chat-worker"
 )
 
 SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (

@@ -240,7 +240,7 @@ async def test_every_answer_carries_the_csp_and_the_security_headers(tmp_path: P
             b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
             b"font-src 'self'; connect-src 'self'; manifest-src 'self'; worker-src 'self'; "
             b"base-uri 'none'; form-action 'none'; frame-ancestors 'none'; "
-            b"require-trusted-types-for 'script'; trusted-types 'none'"
+            b"require-trusted-types-for 'script'; trusted-types chat-worker"
         )
         await client.aclose()
 

@@ -19,7 +19,7 @@ import pytest
 from . import exports
 
 REPO = Path(__file__).resolve().parents[1]
-PACKAGES = ("runtime", "storage", "actors", "chatnode")
+PACKAGES = ("runtime", "storage", "actors", "chatnode", "push")
 #: Every top-level package of the repository: none may import another's private parts.
 EVERY_PACKAGE = (*PACKAGES, "protocol", "client", "tools")
 DOCUMENTS = (REPO / "README.rst", *sorted((REPO / "docs").glob("*.rst")))

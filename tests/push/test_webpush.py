@@ -7,7 +7,8 @@ from typing import Any
 
 import trio
 
-from push import Failure, Notification, Preview, PushKind, Target, Urgency
+from protocol import PushKind
+from push import Failure, Notification, Preview, Target, Urgency
 
 from .conftest import Providers
 from .servers import HANG, PATIENCE, Answer, Subscriber

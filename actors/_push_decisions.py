@@ -52,10 +52,24 @@ from collections import deque
 from attrs import define, field, frozen
 
 from protocol import NotifyLevel
-from storage import Notify
+from storage import Notify, Unread
 
 #: Messages a slot remembers waiting for their ack (see the module's docstring).
 MAX_WAITING = 64
+
+
+@frozen(kw_only=True)
+class PushPolicy:
+    """The node's rules for push: how long an ack may take, how long a push is remembered, previews."""
+
+    #: Seconds a connected device has to `ack` a message before it is pushed anyway.
+    ack_timeout: float = 10.0
+    #: Seconds a user's actor remembers which devices it notified (for the
+    #: badge update a read elsewhere sends them); the actor lives at least
+    #: that long after a push, so this is memory per user notified lately.
+    remember: float = 3600.0
+    #: Whether devices that ask get previews (sender, start of the text), encrypted to them.
+    previews: bool = False
 
 
 @frozen
@@ -256,3 +270,41 @@ class PushDecisions:
     def _forget_if_idle(self, device: int, channel: int) -> None:
         if self._slots[(device, channel)].idle:
             del self._slots[(device, channel)]
+
+
+@define
+class UnreadCounts:
+    """The user's badge: the sum over their channels of last seq minus read marker.
+
+    Loaded once from the store (`Store.unread`, heads and markers, never
+    history), then kept from what the user's actor sees: each message's seq
+    and each of the user's reads. Both only ever move forward, so taking
+    the maximum makes a repeated or late notice harmless, and a notice lost
+    on the way (a full mailbox) is made good by the channel's next message.
+    Before it is loaded, what the actor sees needs no keeping: the load
+    reads it from the store, where every message and marker is stored
+    before anyone is told of it.
+    """
+
+    _positions: dict[int, Unread] | None = None
+
+    @property
+    def loaded(self) -> bool:
+        return self._positions is not None
+
+    def load(self, positions: dict[int, Unread]) -> None:
+        self._positions = dict(positions)
+
+    def posted(self, channel: int, seq: int) -> None:
+        if self._positions is not None:
+            known = self._positions.get(channel, Unread(0, 0))
+            self._positions[channel] = Unread(max(known.last, seq), known.read)
+
+    def read(self, channel: int, seq: int) -> None:
+        if self._positions is not None:
+            known = self._positions.get(channel, Unread(seq, 0))
+            self._positions[channel] = Unread(max(known.last, seq), max(known.read, seq))
+
+    @property
+    def total(self) -> int:
+        return sum(position.count for position in (self._positions or {}).values())

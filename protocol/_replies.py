@@ -147,7 +147,7 @@ class PushResult:
     """`push` (v1.1): `key`, when the node made one for this target's previews.
 
     Only FCM and APNs targets that asked for previews, on a node that allows
-    them, get a key: 32 random bytes, base64url without padding, that the
+    them, get a key: 16 random bytes (AES-128), base64url without padding, that the
     previews pushed to this device are encrypted with. It is in this reply
     only, never again; a device that lost it registers again for a new one.
     A bare `ok` (a v1 server, a removal) reads as no key.

@@ -13,9 +13,9 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from actors._push_decisions import MAX_WAITING, Badge, Push, PushDecisions, Withdraw
+from actors._push_decisions import MAX_WAITING, Badge, Push, PushDecisions, UnreadCounts, Withdraw
 from protocol import NotifyLevel
-from storage import Notify
+from storage import Notify, Unread
 
 USER, OTHER = 1, 2
 PHONE, LAPTOP = 10, 11
@@ -374,3 +374,24 @@ class Decisions(RuleBasedStateMachine):
 
 Decisions.TestCase.settings = settings(max_examples=300, stateful_step_count=60, deadline=None)
 test_decisions_follow_the_rules = Decisions.TestCase
+
+
+# -- the badge --------------------------------------------------------------------------------
+
+
+def test_the_badge_is_loaded_once_then_kept_from_messages_and_reads() -> None:
+    counts = UnreadCounts()
+    counts.posted(CHANNEL, 9)
+    assert not counts.loaded and counts.total == 0, "before the load the store holds it all"
+    counts.load({CHANNEL: Unread(9, 4), QUIET: Unread(2, 2)})
+    assert counts.total == 5
+    counts.posted(CHANNEL, 10)
+    counts.posted(QUIET, 3)
+    assert counts.total == 7
+    counts.read(CHANNEL, 10)
+    assert counts.total == 1
+    counts.posted(CHANNEL, 8)  # late
+    counts.read(CHANNEL, 7)  # late
+    assert counts.total == 1, "late notices change nothing"
+    counts.posted(200, 4)  # a channel the user joined since
+    assert counts.total == 5

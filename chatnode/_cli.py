@@ -1,6 +1,8 @@
 """chatnode: run and operate a chat node.
 
     chatnode serve [--host H] [--port P] [--tls-cert PEM --tls-key PEM] [--store PATH | --cql HOST:PORT,... --keyspace K]
+                   [--vapid-private-key PEM --vapid-subject URL] [--fcm-service-account JSON]
+                   [--apns-key P8 --apns-key-id ID --apns-team-id ID --apns-topic BUNDLE] [--push-previews]
     chatnode schema --cql HOST:PORT,... --keyspace K [--replication-factor N]
     chatnode status [--cql ... | --store ...]
 
@@ -27,6 +29,7 @@ from protocol import Limits
 from storage import Store, StoreError
 from storage.config import StoreConfig, StoreConfigError, open_store
 
+from ._push_args import PushSettingsError, add_push_arguments, push_config_from_args
 from ._store_args import add_store_arguments, store_config_from_args
 
 
@@ -150,6 +153,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         except OSError as exc:
             print(f"chatnode: cannot use the TLS certificate and key: {exc}", file=sys.stderr)
             return 2
+    try:
+        push = push_config_from_args(args)
+    except PushSettingsError as exc:
+        print(f"chatnode: push settings: {exc}", file=sys.stderr)
+        return 2
     config = NodeConfig(
         host=args.host,
         port=args.port,
@@ -159,6 +167,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         max_handshakes_per_ip=args.max_handshakes_per_ip,
         max_unauthenticated_per_ip=args.max_unauthenticated_per_ip,
         tls=tls,
+        push=push,
+        push_ack_timeout=args.push_ack_timeout,
     )
     try:
         trio.run(serve, config, store_config)
@@ -258,6 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--send-burst", type=int, help="send burst per device")
     serve.add_argument("--heartbeat", type=int, help="seconds between client pings")
     add_store_arguments(serve)
+    add_push_arguments(serve)
     serve.set_defaults(run=cmd_serve, parser=serve)
 
     schema = commands.add_parser("schema", help="create the keyspace and tables", allow_abbrev=False)

@@ -161,6 +161,26 @@ async def test_a_connected_device_that_acks_gets_no_push(open_store: OpenStore, 
         assert len(providers.webpush.received) == 1
 
 
+async def test_a_read_elsewhere_sends_the_notified_device_a_low_urgency_badge_update(
+    open_store: OpenStore, providers: Providers
+) -> None:
+    async with push_node(open_store, providers) as node:
+        alice, bob = await sender_and_recipient(node)
+        subscriber = providers.webpush.subscribe()
+        await phone_with_target(node, bob, web_push(subscriber))
+        async with online(node.url, await new_device(node.url, alice)) as conn:
+            channel = await conn.direct(bob.user)
+            await conn.send(channel, "one")
+            await wait_for(lambda: for_subscriber(providers, subscriber), 1)
+            two = await conn.send(channel, "two")
+            await wait_for(lambda: for_subscriber(providers, subscriber), 2)
+            async with online(node.url, await new_device(node.url, bob, "laptop")) as laptop:
+                await laptop.read(channel, two.seq)
+                *_, update = await wait_for(lambda: for_subscriber(providers, subscriber), 3)
+        assert update.message == {"channel": str(channel), "seq": str(two.seq), "unread": "0"}
+        assert update.headers["urgency"] == "low" and update.headers["topic"] == f"c{channel}"
+
+
 # -- levels and mentions --------------------------------------------------------------------------
 
 

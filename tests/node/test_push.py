@@ -21,6 +21,7 @@ import pytest
 import trio
 
 from actors import Node
+from protocol import Limits
 from client import BadRequest, LoginResult, NotifyLevel, PushTarget
 from push import open_preview
 from push._crypto import unb64url
@@ -36,10 +37,13 @@ ACK_TIMEOUT = 1.0
 
 
 @asynccontextmanager
-async def push_node(open_store: OpenStore, providers: Providers, **push: Any) -> AsyncIterator[Node]:
-    """A node whose pusher sends to the local providers (`push`: PushConfig overrides)."""
-    async with running_node(open_store, push=providers.config(**push), push_ack_timeout=ACK_TIMEOUT) as node:
-        yield node
+async def push_node(
+    open_store: OpenStore, providers: Providers, node: dict[str, Any] | None = None, **push: Any
+) -> AsyncIterator[Node]:
+    """A node whose pusher sends to the local providers (`node`: NodeConfig overrides, `push`: PushConfig's)."""
+    config = {"push_ack_timeout": ACK_TIMEOUT, **(node or {})}
+    async with running_node(open_store, push=providers.config(**push), **config) as running:
+        yield running
 
 
 async def connections(node: Node, count: int = 0) -> None:
@@ -100,6 +104,23 @@ async def test_a_device_with_no_connection_gets_exactly_one_decryptable_push_wit
             while node.pusher.counters.sent < 1:
                 await trio.sleep(0.01)
         assert node.pusher.queued() == 0 and len(providers.webpush.received) == 1, "exactly one"
+
+
+async def test_a_message_wakes_the_actor_of_a_user_long_gone_to_push(open_store: OpenStore, providers: Providers) -> None:
+    # Presence settles two seconds after the last device goes, and an idle actor passivates soon after.
+    quick = {"limits": Limits(heartbeat=1, idle_heartbeats=2), "user_idle_after": 0.5}
+    async with push_node(open_store, providers, quick) as node:
+        alice, bob = await sender_and_recipient(node)
+        subscriber = providers.webpush.subscribe()
+        await phone_with_target(node, bob, web_push(subscriber))
+        with trio.fail_after(PATIENCE):
+            while node.services.user_active(bob.user):
+                await trio.sleep(0.1)
+        async with online(node.url, await new_device(node.url, alice)) as conn:
+            channel = await conn.direct(bob.user)
+            sent = await conn.send(channel, "wake up")
+        [push] = await wait_for(lambda: for_subscriber(providers, subscriber), 1)
+        assert push.message == {"channel": str(channel), "seq": str(sent.seq), "unread": "1"}
 
 
 async def test_100_messages_while_offline_give_one_pending_push_updated_not_100(

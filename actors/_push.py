@@ -80,7 +80,18 @@ def _text(value: str | bool) -> str:
 
 
 class UserPush:
-    __slots__ = ("_user", "_services", "_decisions", "_targets", "_unread", "_badge_at", "_latest", "_timer", "_wake")
+    __slots__ = (
+        "_user",
+        "_services",
+        "_decisions",
+        "_targets",
+        "_levels_read",
+        "_unread",
+        "_badge_at",
+        "_latest",
+        "_timer",
+        "_wake",
+    )
 
     def __init__(self, user: int, services: Services) -> None:
         self._user = user
@@ -88,6 +99,9 @@ class UserPush:
         policy = services.push_policy
         self._decisions = PushDecisions(user, policy.ack_timeout, policy.remember)
         self._targets: dict[int, StoredTarget] = {}
+        # Levels are read with the targets, or with the first message after
+        # a device registered one: a user without targets needs none.
+        self._levels_read = False
         self._unread = UnreadCounts()
         self._badge_at = -float("inf")  # Trio time from which the badge may be read (again)
         # channel -> (seq, preview) of its newest message, kept only while a device wants previews
@@ -97,12 +111,15 @@ class UserPush:
 
     async def load(self) -> None:
         """Read the user's targets, and their levels if any device has one (StoreError: not now)."""
-        store = self._services.store
-        for device, target in (await store.push_targets(self._user)).items():
+        for device, target in (await self._services.store.push_targets(self._user)).items():
             self.set_target(device, target)
         if self._targets:
-            for channel, notify in (await store.notify_levels(self._user)).items():
-                self._decisions.set_level(channel, notify)
+            await self._read_levels()
+
+    async def _read_levels(self) -> None:
+        for channel, notify in (await self._services.store.notify_levels(self._user)).items():
+            self._decisions.set_level(channel, notify)
+        self._levels_read = True
 
     @property
     def settled(self) -> bool:
@@ -136,6 +153,14 @@ class UserPush:
         self._unread.posted(cue.channel, cue.seq)
         if not self._targets:
             return
+        if not self._levels_read:
+            try:
+                await self._read_levels()
+            except StoreError as exc:
+                # Not knowing whether the channel is muted, push nothing for it.
+                log.warning("user %d: notify levels not read, message %d of channel %d not pushed: %s",
+                            self._user, cue.seq, cue.channel, exc)  # fmt: skip
+                return
         if self._services.push_policy.previews and any(target.preview for target in self._targets.values()):
             self._latest[cue.channel] = (cue.seq, Preview.of(cue.sender, cue.body))
         now = trio.current_time()

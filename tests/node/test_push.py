@@ -123,6 +123,32 @@ async def test_a_message_wakes_the_actor_of_a_user_long_gone_to_push(open_store:
         assert push.message == {"channel": str(channel), "seq": str(sent.seq), "unread": "1"}
 
 
+async def test_a_level_set_before_the_device_had_a_target_holds_once_it_has_one(
+    open_store: OpenStore, providers: Providers
+) -> None:
+    quick = {"limits": Limits(heartbeat=1, idle_heartbeats=2), "user_idle_after": 0.5}
+    async with push_node(open_store, providers, quick) as node:
+        alice, bob = await sender_and_recipient(node)
+        subscriber = providers.webpush.subscribe()
+        phone = await new_device(node.url, bob, "phone")
+        async with online(node.url, await new_device(node.url, alice), heartbeat=True) as conn:
+            muted = await conn.direct(bob.user)
+            other = await conn.group("other", [bob.user])
+            async with online(node.url, phone) as bob_conn:
+                await bob_conn.notify(muted, NotifyLevel.NONE)
+            await connections(node, 1)
+            with trio.fail_after(PATIENCE):  # gone, with what it knew
+                while node.services.user_active(bob.user):
+                    await trio.sleep(0.1)
+            async with online(node.url, phone) as bob_conn:  # a fresh actor, no target yet
+                await bob_conn.push(web_push(subscriber))
+            await connections(node, 1)
+            await conn.send(muted, "shh")
+            marker = await conn.send(other, "marker")
+            [push] = await wait_for(lambda: for_subscriber(providers, subscriber), 1)
+        assert (push.message["channel"], push.message["seq"]) == (str(other), str(marker.seq))
+
+
 async def test_100_messages_while_offline_give_one_pending_push_updated_not_100(
     open_store: OpenStore, providers: Providers
 ) -> None:

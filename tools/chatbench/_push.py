@@ -325,19 +325,35 @@ async def _each(accounts: Sequence[Account], act: Callable[[int, Connection], An
 
 @asynccontextmanager
 async def _connected(accounts: Sequence[Account], url: str) -> AsyncIterator[list[Connection]]:
-    """Authenticated connections of these accounts' devices, open for the block."""
-    async with AsyncExitStack() as stack:
-        conns = [await stack.enter_async_context(Connection.open(url)) for _ in accounts]
-        limit = trio.CapacityLimiter(CONNECTING)
+    """Authenticated connections of these accounts' devices, open for the block.
 
-        async def auth(conn: Connection, token: str) -> None:
-            async with limit:
-                await conn.auth(token)
+    Each is held by a task of its own: a thousand connections nested in one
+    task's context managers would nest a thousand cancel scopes.
+    """
+    conns: list[Connection | None] = [None] * len(accounts)
+    limit = trio.CapacityLimiter(CONNECTING)
+    opened, release = trio.Event(), trio.Event()
+    left = len(accounts)
 
-        async with trio.open_nursery() as nursery:
-            for conn, account in zip(conns, accounts, strict=True):
-                nursery.start_soon(auth, conn, account.token)
-        yield conns
+    async def hold(index: int, account: Account) -> None:
+        nonlocal left
+        async with AsyncExitStack() as stack:
+            async with limit:  # connecting and authenticating, not holding
+                conn = await stack.enter_async_context(Connection.open(url))
+                await conn.auth(account.token)
+            conns[index] = conn
+            left -= 1
+            if not left:
+                opened.set()
+            await release.wait()
+
+    async with trio.open_nursery() as nursery:
+        for index, account in enumerate(accounts):
+            nursery.start_soon(hold, index, account)
+        if accounts:
+            await opened.wait()
+        yield [conn for conn in conns if conn is not None]
+        release.set()
 
 
 PUSH = SubRunKind("push", "pu", PUSH_METRICS, lambda params: 2 * params.recipients, run_push)

@@ -35,6 +35,8 @@ TOKEN_MIN_AGE = 20 * 60
 #: The alert's localisation key: the app's Localizable.strings gives the text ("New message").
 ALERT_KEY = "CHAT_NEW_MESSAGE"
 _GONE = frozenset({"BadDeviceToken", "Unregistered"})
+#: The detail of APNs' answer that our provider token is too old.
+EXPIRED = "HTTP 403 ExpiredProviderToken"
 
 
 class ProviderToken:
@@ -53,7 +55,7 @@ class ProviderToken:
         return self._token
 
     def expired(self, wall_now: float) -> bool:
-        """APNs said the token expired: renew it at the next push if Apple allows; False if it is too young."""
+        """APNs said the token expired: renew it at the next push if Apple allows (False: too young)."""
         if wall_now - self._issued < TOKEN_MIN_AGE:
             return False
         self._issued = -math.inf
@@ -132,6 +134,6 @@ class ApnsSender:
             client, f"{base}/3/device/{target.endpoint}", request_headers, body.encode()
         )
         result = outcome(status, answer_headers.get("retry-after"), answer, target, time.time())
-        if status == 403 and b"ExpiredProviderToken" in answer and self._token.expired(time.time()):
-            return Outcome.retry("ExpiredProviderToken: renewed")
+        if result.detail == EXPIRED and self._token.expired(time.time()):
+            return Outcome.retry(f"{EXPIRED}: renewed")
         return result

@@ -12,7 +12,7 @@ import re
 import ssl
 from urllib.parse import urlsplit
 
-from attrs import field, frozen
+from attrs import Attribute, field, frozen
 from attrs.validators import ge, instance_of, optional
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -122,9 +122,9 @@ class ApnsConfig:
 
     @key_id.validator
     @team_id.validator
-    def _apple_id(self, attribute: object, value: str) -> None:
+    def _apple_id(self, attribute: Attribute[str], value: str) -> None:
         if _APNS_ID.fullmatch(value) is None:
-            raise ValueError(f"--apns-{attribute.name.replace('_', '-')}: ten letters or digits")  # type: ignore[attr-defined]
+            raise ValueError(f"--apns-{attribute.name.replace('_', '-')}: ten letters or digits")
 
     @topic.validator
     def _bundle(self, _attribute: object, topic: str) -> None:

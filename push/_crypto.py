@@ -84,7 +84,8 @@ def encrypt_webpush(
     as_public = _point(sender_key.public_key())
     ecdh_secret = sender_key.exchange(ec.ECDH(), ua_public)
     # RFC 8291 3.4: the auth secret salts the ECDH secret into the input keying material.
-    ikm = HKDF(hashes.SHA256(), 32, salt=auth, info=b"WebPush: info\x00" + p256dh + as_public).derive(ecdh_secret)
+    key_info = b"WebPush: info\x00" + p256dh + as_public
+    ikm = HKDF(hashes.SHA256(), 32, salt=auth, info=key_info).derive(ecdh_secret)
     # RFC 8188 2.2 and 2.3: content-encryption key and nonce from the message's salt.
     prk = _hmac(salt, ikm)
     cek = _expand(prk, b"Content-Encoding: aes128gcm\x00", 16)
@@ -95,7 +96,9 @@ def encrypt_webpush(
     return header + ciphertext
 
 
-def jws(header: dict[str, Any], claims: dict[str, Any], key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> str:
+def jws(
+    header: dict[str, Any], claims: dict[str, Any], key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+) -> str:
     """A compact JWS of `claims`: ES256 with a P-256 key, RS256 with an RSA key."""
     algorithm = "ES256" if isinstance(key, ec.EllipticCurvePrivateKey) else "RS256"
     signing_input = ".".join(

@@ -79,7 +79,7 @@ class Backoff:
     cap: float = 60.0
 
     def delay(self, tries: int, uniform: Callable[[], float]) -> float:
-        """The wait after `tries` failed tries: somewhere in the upper half of the step (`uniform` in [0, 1))."""
+        """The wait after `tries` failed tries: in the upper half of the step (`uniform` in [0, 1))."""
         step = min(self.cap, self.first * math.pow(2.0, tries - 1))
         return step / 2 + uniform() * step / 2
 

@@ -26,7 +26,11 @@ def data_fields(notification: Notification, previews: bool) -> dict[str, str]:
     A preview goes only if the operator enabled previews and the target has
     a preview key; without the key it is left out, never sent in the clear.
     """
-    fields = {"channel": str(notification.channel), "seq": str(notification.seq), "unread": str(notification.unread)}
+    fields = {
+        "channel": str(notification.channel),
+        "seq": str(notification.seq),
+        "unread": str(notification.unread),
+    }
     key = notification.target.preview_key
     if previews and notification.preview is not None and key is not None:
         fields["preview"] = seal_preview(key, notification.preview, notification.channel, notification.seq)

@@ -130,6 +130,10 @@ class Pusher:
         """Pushes held in all queues (pending or waiting to retry): bounded by the lanes' `queue_size`."""
         return sum(len(lane.queue) for lane in self._unique_lanes())
 
+    def in_flight(self) -> int:
+        """Requests out now: at most `concurrency` per provider."""
+        return sum(lane.queue.in_flight for lane in self._unique_lanes())
+
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Open each provider's client and run its workers until cancelled."""
         async with trio.open_nursery() as nursery:
@@ -140,7 +144,9 @@ class Pusher:
     def _unique_lanes(self) -> list[_Lane]:
         return list({id(lane): lane for lane in self._lanes.values()}.values())
 
-    async def _run_lane(self, lane: _Lane, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    async def _run_lane(
+        self, lane: _Lane, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
         config = self._config
         async with open_client(config, lane.sender) as client:
             lane.client = client
@@ -173,6 +179,9 @@ class Pusher:
                 return await lane.sender.send(lane.client, entry.notification)
             except UnsafeAddress as error:
                 return Outcome.failed(Failure.UNSAFE, str(error))
+            except (TargetError, httpx.InvalidURL, httpx.UnsupportedProtocol) as error:
+                # A target the provider cannot use (one stored before the checks it now fails).
+                return Outcome.failed(Failure.REJECTED, str(error))
             except httpx.TransportError as error:
                 return Outcome.retry(f"{type(error).__name__}: {error}")
         return Outcome.retry(f"no answer within {self._config.timeout} s")
@@ -205,8 +214,8 @@ class Pusher:
         if now - lane.credentials_logged >= CREDENTIALS_LOG_EVERY:
             lane.credentials_logged = now
             log.error(
-                "%s refused this node's credentials (%s): no push of this kind is delivered until they are fixed;"
-                " %d refused so far",
+                "%s refused this node's credentials (%s): no push of this kind is delivered"
+                " until they are fixed; %d refused so far",
                 lane.sender.name,
                 outcome.detail,
                 self._failed[Failure.CREDENTIALS],

@@ -32,6 +32,8 @@ _APNS_TOKEN = re.compile(r"(?:[0-9a-fA-F]{2}){32,100}", re.ASCII)
 _APNS_TOPIC = re.compile(r"[A-Za-z0-9.\-_]{1,255}", re.ASCII)
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]*={0,2}", re.ASCII)
 
+#: Top-level names that only a local resolver answers.
+_PRIVATE_TLDS = frozenset({"localhost", "local", "internal", "localdomain", "home", "lan"})
 #: NAT64's well-known prefix: the last 32 bits are an IPv4 address.
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
@@ -90,7 +92,7 @@ def check_url(url: str, allowed_hosts: frozenset[str]) -> None:
         return
     if _HOST.fullmatch(host) is None or "." not in host.strip("."):
         raise TargetError("endpoint's host is not a public DNS name")
-    if host.rstrip(".").rsplit(".", 1)[-1] in {"localhost", "local", "internal", "localdomain", "home", "lan"}:
+    if host.rstrip(".").rsplit(".", 1)[-1] in _PRIVATE_TLDS:
         raise TargetError("endpoint's host is not a public DNS name")
 
 

@@ -114,7 +114,8 @@ async def open_client(config: PushConfig, sender: Sender) -> AsyncIterator[httpx
     limits = httpx.Limits(max_connections=config.concurrency, max_keepalive_connections=config.concurrency)
     transport = _GuardedTransport(config, sender.http1, limits)
     timeout = httpx.Timeout(config.timeout)
-    async with httpx.AsyncClient(transport=transport, timeout=timeout, follow_redirects=False, trust_env=False) as client:
+    client = httpx.AsyncClient(transport=transport, timeout=timeout, follow_redirects=False, trust_env=False)
+    async with client:
         yield client
 
 

@@ -19,6 +19,7 @@ from ._config import VapidConfig
 from ._crypto import b64url, encrypt_webpush, jws, unb64url
 from ._outcome import Outcome, transient
 from ._payload import collapse_id, data_fields
+from ._safety import TargetError
 from ._transport import exchange
 
 #: A VAPID token's lifetime (RFC 8292 2: at most 24 hours).
@@ -90,8 +91,13 @@ class WebPushSender:
         """The headers and encrypted body of the push message for `notification`."""
         target = notification.target
         p256dh, auth = target.field("p256dh"), target.field("auth")
-        assert p256dh is not None and auth is not None, "checked at registration"
-        body = encrypt_webpush(plaintext(notification, self._previews), unb64url(p256dh), unb64url(auth))
+        if p256dh is None or auth is None:
+            raise TargetError(f"a {target.kind} target without p256dh and auth")
+        try:
+            body = encrypt_webpush(plaintext(notification, self._previews), unb64url(p256dh), unb64url(auth))
+        except ValueError as error:
+            # A target stored before `check_target` refused such keys.
+            raise TargetError(f"unusable subscription keys: {error}") from None
         headers = {
             "authorization": self._vapid.authorization(target.endpoint, wall_now),
             "content-encoding": "aes128gcm",

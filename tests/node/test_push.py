@@ -152,21 +152,27 @@ async def test_a_level_set_before_the_device_had_a_target_holds_once_it_has_one(
 async def test_100_messages_while_offline_give_one_pending_push_updated_not_100(
     open_store: OpenStore, providers: Providers
 ) -> None:
-    async with push_node(open_store, providers, timeout=2.0) as node:
+    async with push_node(open_store, providers) as node:
         alice, bob = await sender_and_recipient(node)
         subscriber = providers.webpush.subscribe()
         await phone_with_target(node, bob, web_push(subscriber))
-        # The push service holds the first request: whatever the pusher is
-        # offered meanwhile waits behind it, under the same key.
-        providers.webpush.answers.append(HANG)
+        # The push service holds its answer to the first push until the other
+        # 99 messages are in: whatever the pusher is offered meanwhile waits
+        # behind it, under the same key.
+        all_sent = trio.Event()
+        providers.webpush.answers.append(Answer(201, after=all_sent))
         async with online(node.url, await new_device(node.url, alice)) as conn:
             channel = await conn.direct(bob.user)
-            for i in range(100):
+            await conn.send(channel, "message 1")
+            await wait_for(lambda: for_subscriber(providers, subscriber), 1)  # held
+            for i in range(2, 101):
                 await conn.send(channel, f"message {i}")
-        first, second = await wait_for(lambda: for_subscriber(providers, subscriber), 2)
+            assert node.pusher.queued() == 1, "one pending push, not 99"
+            all_sent.set()
+            first, second = await wait_for(lambda: for_subscriber(providers, subscriber), 2)
         assert (first.message["seq"], second.message["seq"]) == ("1", "100")
         assert second.message["unread"] == "100"
-        assert node.pusher.counters.collapsed == 99, "each later offer took the place of the one before"
+        assert node.pusher.counters.collapsed == 98, "each offer after the second replaced the one waiting"
         assert len(providers.webpush.received) == 2
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -89,8 +89,8 @@ async def providers(certificates: Certificates, rsa_key: rsa.RSAPrivateKey) -> A
 def start_pusher(nursery: trio.Nursery, providers: Providers) -> Callable[..., Any]:
     """Start a pusher on the local providers (config overrides as keywords); returns it once running."""
 
-    async def start(**overrides: Any) -> Pusher:
-        pusher = Pusher(providers.config(**overrides), providers.on_gone, uniform=lambda: 0.0)
+    async def start(on_gone: Callable[[Notification], Awaitable[None]] | None = None, **overrides: Any) -> Pusher:
+        pusher = Pusher(providers.config(**overrides), on_gone or providers.on_gone, uniform=lambda: 0.0)
         await nursery.start(pusher.run)
         return pusher
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 import trio
 
 from protocol import PushKind
-from push import Failure, Notification, Preview, Target, Urgency
+from push import Failure, Notification, Preview, Pusher, Target, Urgency
 
 from .conftest import Providers
 from .servers import HANG, PATIENCE, Answer, Subscriber
@@ -22,10 +24,10 @@ def note(t: Target, channel: int = 3, seq: int = 9, **extra: Any) -> Notificatio
     return Notification(("user", "device", channel), t, channel=channel, seq=seq, unread=2, **extra)
 
 
-async def settle(pusher: Any) -> None:
+async def settle(pusher: Pusher) -> None:
     """Until every queue is empty and nothing is in flight (the pusher has finished what it was given)."""
     with trio.fail_after(PATIENCE):
-        while pusher.queued() or any(lane.queue.in_flight for lane in pusher._unique_lanes()):
+        while pusher.queued() or pusher.in_flight():
             await trio.sleep(0.01)
 
 
@@ -102,6 +104,30 @@ async def test_a_dead_subscription_is_reported_once(providers: Providers, start_
     assert not pusher.offer(note(t, channel=4))
 
 
+async def test_a_failed_removal_is_counted_and_tried_again_at_the_next_push(
+    providers: Providers, start_pusher: Callable[..., Any]
+) -> None:
+    calls: list[Notification] = []
+
+    async def on_gone(notification: Notification) -> None:
+        calls.append(notification)
+        if len(calls) == 1:
+            raise OSError("the store is down")
+        providers.gone.append(notification)
+
+    pusher = await start_pusher(on_gone, concurrency=1)
+    t = target(providers.webpush.subscribe())
+    providers.webpush.answers.extend([Answer(410), Answer(410)])
+    pusher.offer(note(t, channel=1))
+    await providers.webpush.wait_for(1)
+    await settle(pusher)
+    assert pusher.counters.failed == {Failure.GONE_REPORT: 1} and providers.gone == []
+    assert pusher.offer(note(t, channel=2)), "the target was not forgotten as gone"
+    await providers.webpush.wait_for(2)
+    await settle(pusher)
+    assert [n.target for n in providers.gone] == [t]
+
+
 async def test_404_is_gone_too(providers: Providers, start_pusher: Callable[..., Any]) -> None:
     pusher = await start_pusher()
     t = target(providers.webpush.subscribe())
@@ -167,9 +193,64 @@ async def test_a_hanging_provider_holds_a_bounded_number_and_never_blocks_offer(
     t = target(providers.webpush.subscribe())
     accepted = sum(pusher.offer(note(t, channel=channel)) for channel in range(1000))
     await providers.webpush.wait_for(4)
+    assert pusher.in_flight() == 4
     # Four in flight, hanging; the other 46 of the fifty still queued; the rest refused at once.
     assert pusher.queued() == 46
     more = sum(pusher.offer(note(t, channel=channel)) for channel in range(1000, 2000))
     assert pusher.queued() == 50
     assert accepted == 50 and more == 4, "the four taken by workers made room for four"
     assert pusher.counters.dropped == 2000 - accepted - more
+
+
+class _Resolver(trio.abc.HostnameResolver):
+    """DNS that answers `name` with `addresses`: what a hostile domain's DNS would say."""
+
+    def __init__(self, name: bytes, addresses: list[str]) -> None:
+        self.name, self.addresses, self.asked = name, addresses, 0
+
+    async def getaddrinfo(self, host: bytes | str | None, port: Any, family: int = 0, type: int = 0,
+                          proto: int = 0, flags: int = 0) -> list[Any]:  # fmt: skip
+        hostname = host.encode() if isinstance(host, str) else host
+        assert hostname == self.name, hostname
+        self.asked += 1
+        return [(socket.AF_INET6 if ":" in a else socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, int(port)))
+                for a in self.addresses]  # fmt: skip
+
+    async def getnameinfo(self, sockaddr: Any, flags: int) -> tuple[str, str]:
+        raise NotImplementedError
+
+
+@pytest.mark.parametrize("addresses", [["127.0.0.1"], ["8.8.8.8", "127.0.0.1"], ["169.254.169.254"]])
+async def test_a_public_name_whose_dns_answers_a_private_address_is_not_called(
+    providers: Providers, start_pusher: Callable[..., Any], addresses: list[str]
+) -> None:
+    # The name passes the registration check; the address it resolves to is refused when dialling.
+    resolver = _Resolver(b"push.example.com", addresses)
+    trio.socket.set_custom_hostname_resolver(resolver)
+    pusher = await start_pusher(allowed_hosts={"127.0.0.1"})
+    subscriber = providers.webpush.subscribe()
+    t = Target(PushKind.WEBPUSH, subscriber.endpoint.replace("127.0.0.1", "push.example.com"), subscriber.fields.items())
+    pusher.check(t)
+    pusher.offer(note(t))
+    await settle(pusher)
+    assert resolver.asked == 1
+    assert pusher.counters.failed == {Failure.UNSAFE: 1}
+    assert providers.webpush.received == []
+
+
+async def test_a_stored_target_that_fails_todays_checks_is_refused_not_fatal(
+    providers: Providers, start_pusher: Callable[..., Any]
+) -> None:
+    pusher = await start_pusher(concurrency=1)
+    good = target(providers.webpush.subscribe())
+    for channel, bad in enumerate((
+        Target(PushKind.WEBPUSH, good.endpoint),  # no keys
+        Target(PushKind.WEBPUSH, good.endpoint, {"p256dh": "AAAA", "auth": "AAAA"}.items()),
+        Target(PushKind.WEBPUSH, "ftp://127.0.0.1/x", good.fields),
+    )):
+        pusher.offer(note(bad, channel=channel))
+    pusher.offer(note(good, channel=99))
+    [got] = await providers.webpush.wait_for(1)
+    await settle(pusher)
+    assert got.message["channel"] == "99"
+    assert pusher.counters.failed == {Failure.REJECTED: 3} and pusher.counters.sent == 1

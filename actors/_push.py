@@ -1,8 +1,11 @@
 """The push side of a user's actor: it feeds the user's `PushDecisions` and hands their effects to the pusher.
 
-What the decisions need is read when the actor starts (the user's targets,
-and their levels if they have a target: two partition reads) and kept from
-then on by what the actor is told (`TargetSet`, `TargetGone`, `LevelSet`),
+A user's actor has one only while the user has a push target (or a push
+pending): the users without one, most of those online on a node, pay
+nothing for push but the read of their targets when the actor starts.
+What the decisions need is read then (the targets, and the levels if there
+is a target: two partition reads) and kept from then on by what the actor
+is told (`TargetSet`, `TargetGone`, `LevelSet`),
 so a message's delivery never waits on the store for push. The one read on
 a push's way is the badge, once per activation, on the first push
 (`Store.unread`); one that fails is tried again BADGE_RETRY seconds later,
@@ -109,12 +112,11 @@ class UserPush:
         self._timer: Timer | None = None
         self._wake: float | None = None  # when the timer is set for
 
-    async def load(self) -> None:
-        """Read the user's targets, and their levels if any device has one (StoreError: not now)."""
-        for device, target in (await self._services.store.push_targets(self._user)).items():
+    async def load(self, targets: dict[int, StoredTarget]) -> None:
+        """Start from the user's stored targets, and read their levels (StoreError: not now)."""
+        for device, target in targets.items():
             self.set_target(device, target)
-        if self._targets:
-            await self._read_levels()
+        await self._read_levels()
 
     async def _read_levels(self) -> None:
         for channel, notify in (await self._services.store.notify_levels(self._user)).items():
@@ -125,6 +127,11 @@ class UserPush:
     def settled(self) -> bool:
         """Nothing pending or remembered: the actor may passivate."""
         return self._decisions.settled
+
+    @property
+    def idle(self) -> bool:
+        """No target and nothing pending: the actor may drop this side of it."""
+        return not self._targets and self._decisions.settled
 
     # -- what the actor is told -----------------------------------------------------
 

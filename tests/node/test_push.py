@@ -196,6 +196,23 @@ async def test_a_connected_device_that_does_not_ack_gets_a_push_after_the_time_o
         assert push.at - sending_at >= ACK_TIMEOUT, "not before the ack time-out"
 
 
+async def test_a_device_that_registers_while_connected_counts_as_connected(
+    open_store: OpenStore, providers: Providers
+) -> None:
+    async with push_node(open_store, providers) as node:
+        alice, bob = await sender_and_recipient(node)
+        subscriber = providers.webpush.subscribe()
+        async with online(node.url, await new_device(node.url, bob)) as bob_conn, online(
+            node.url, await new_device(node.url, alice)
+        ) as conn:
+            await bob_conn.push(web_push(subscriber))  # bob's first target: the actor's push side starts now
+            channel = await conn.direct(bob.user)
+            sending_at = trio.current_time()
+            await conn.send(channel, "are you there?")
+            [push] = await wait_for(lambda: for_subscriber(providers, subscriber), 1)
+        assert push.at - sending_at >= ACK_TIMEOUT, "connected: pushed only once the ack is late"
+
+
 async def test_a_connected_device_that_acks_gets_no_push(open_store: OpenStore, providers: Providers) -> None:
     async with push_node(open_store, providers) as node:
         alice, bob = await sender_and_recipient(node)

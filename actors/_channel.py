@@ -33,7 +33,7 @@ from collections.abc import Iterable
 
 import trio
 
-from runtime import Actor, ActorError, ActorRef
+from runtime import Actor, ActorError
 
 from storage import Draft, Message, SeqLease, StoreError
 from storage import Channel as StoredChannel
@@ -50,7 +50,9 @@ from ._mail import (
     Leave,
     MarkRead,
     Post,
+    Posted,
     PostReply,
+    ReadMoved,
     Typing,
 )
 from ._security import SecurityEvent
@@ -198,8 +200,10 @@ class ChannelActor(Actor):
         first, so the check made now is the one the append would make.
         """
         try:
-            self._require_member(post.sender)
+            channel = self._require_member(post.sender)
             self._require_unblocked(post.sender, "send")
+            if not post.request.mentions <= channel.members:
+                raise RequestFailed(ErrorCode.BAD_REQUEST, "mentions must be members of the channel")
         except RequestFailed as failure:
             self._reply(post, failure)
             return
@@ -249,7 +253,7 @@ class ChannelActor(Actor):
             if isinstance(result, Message):
                 self._last, self._last_ts = result.seq, result.ts
                 self._remember(result.sender, result.cid, answer)
-                self._fan_out(result, post.reply_to)
+                self._fan_out(result, post)
             answers.append(answer)
         return answers
 
@@ -270,10 +274,12 @@ class ChannelActor(Actor):
     def _reply(self, post: Post, outcome: SendResult | RequestFailed) -> None:
         self._services.tell_session(post.reply_to, PostReply(post.request, outcome))
 
-    def _fan_out(self, message: Message, sender: ActorRef) -> None:
-        """To every member's connections but the one that sent it (its `ok` says it all)."""
+    def _fan_out(self, message: Message, post: Post) -> None:
+        """To every member's connections but the one that sent it (its `ok` says it all),
+        and to every member's push decisions, connected or not (`wake`)."""
         frame = encode(MsgEvent(wire_message(message)))
-        self._services.deliver(self._members(), Deliver(frame=frame, except_session=sender))
+        cue = Posted(self._id, message.seq, message.sender, post.request.mentions, message.body)
+        self._services.deliver(self._members(), Deliver(frame=frame, except_session=post.reply_to, cue=cue), wake=True)
 
     # -- typing and receipts ------------------------------------------------------
 
@@ -310,7 +316,8 @@ class ChannelActor(Actor):
         await self._services.store.advance_read_marker(read.user, self._id, seq)
         self._markers[read.user] = seq
         frame = encode(ReceiptEvent(channel=self._id, user=read.user, seq=seq))
-        self._services.deliver(self._members(), Deliver(frame=frame, except_device=read.device))
+        cue = ReadMoved(self._id, read.user, seq, read.device)
+        self._services.deliver(self._members(), Deliver(frame=frame, except_device=read.device, cue=cue))
 
     # -- membership -------------------------------------------------------------
 

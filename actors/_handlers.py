@@ -18,10 +18,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from push import TargetError, new_preview_key
 from runtime import ActorDead, ActorRef, AskTimeout, IdGenerator
 from storage import Channel as StoredChannel
-from storage import PushTarget as StoredPushTarget
+from storage import Notify
 from protocol import (
+    AckRequest,
     BlockedRequest,
     BlockRequest,
     ChannelInfo,
@@ -41,10 +43,14 @@ from protocol import (
     LogoutRequest,
     LookupRequest,
     Message,
+    NotifyLevel,
+    NotifyRequest,
     PageResult,
     PresenceRequest,
     PresenceResult,
+    PushKind,
     PushRequest,
+    PushResult,
     ReadRequest,
     RevokeRequest,
     SyncRequest,
@@ -59,16 +65,20 @@ from ._accounts import Accounts
 from ._failures import RequestFailed
 from ._mail import (
     Access,
+    Acked,
     Announce,
     BlocksChanged,
     ChannelView,
     DeviceRevoked,
     Invite,
     Leave,
+    LevelSet,
     MarkRead,
     PresenceQuery,
+    TargetSet,
     Typing,
 )
+from ._push import preview_key_text, provider_target, stored_target
 from ._read_model import contacts_of, member_views
 from ._services import Services
 from ._wire import wire_message
@@ -139,10 +149,39 @@ class Handlers:
         # user's mailbox was full and the notice waited).
         await self._revoked(user, device)
 
-    async def push(self, request: PushRequest, user: int, device: int) -> None:
-        target = request.target
-        stored = None if target is None else StoredPushTarget(target.kind, target.endpoint, target.fields)
+    async def ack(self, request: AckRequest, user: int, device: int) -> None:
+        await self._view(request.channel, user)  # members only
+        await self._tell_user(user, Acked(device, request.channel, request.seq))
+
+    async def notify(self, request: NotifyRequest, user: int, device: int) -> None:
+        await self._view(request.channel, user)
+        # `all` is no level at all: the row goes, whatever `until` said.
+        notify = None if request.level is NotifyLevel.ALL else Notify(request.level, request.until)
+        await self._store.set_notify(user, request.channel, notify)
+        await self._tell_user(user, LevelSet(request.channel, notify))
+
+    async def push(self, request: PushRequest, user: int, device: int) -> PushResult:
+        """Store the device's target once the pusher accepts it; its registration time is now.
+
+        Refused with `bad_request` (and the pusher's reason): a kind this node
+        has no provider for, an endpoint that is not https on a public host,
+        keys that are not what the kind needs.
+        """
+        now = self._services.clock_ms()
+        if request.target is None:
+            await self._store.remove_push_target(user, device, now)
+            await self._tell_user(user, TargetSet(device, None))
+            return PushResult()
+        preview = request.preview and self._services.push_policy.previews
+        key = new_preview_key() if preview and request.target.kind in (PushKind.FCM, PushKind.APNS) else None
+        stored = stored_target(request.target, now, preview=preview, key=key)
+        try:
+            self._services.pusher.check(provider_target(stored))
+        except TargetError as refusal:
+            raise RequestFailed(ErrorCode.BAD_REQUEST, str(refusal)) from None
         await self._store.set_push_target(user, device, stored)
+        await self._tell_user(user, TargetSet(device, stored))
+        return PushResult(None if key is None else preview_key_text(key))
 
     async def block(self, request: BlockRequest, user: int, device: int) -> None:
         await self._block(user, request.user)
@@ -152,6 +191,13 @@ class Handlers:
 
     async def blocked(self, request: BlockedRequest, user: int, device: int) -> UsersResult:
         return UsersResult(await self._store.blocked(user))
+
+    async def _tell_user(self, user: int, message: object) -> None:
+        """Tell the user's actor what changed in the store, waiting for room in its mailbox."""
+        try:
+            await self._services.user_ref(user).tell(message)
+        except ActorDead:
+            pass  # shutting down (every session is closing), or it could not start: a fresh one reads the store
 
     async def _revoked(self, user: int, device: int) -> None:
         """Tell the user's live sessions of `device` that its token is gone.
@@ -164,10 +210,7 @@ class Handlers:
         actor wherever that lives, activating it if need be; the actor's
         periodic look in the store covers a notice lost between nodes.
         """
-        try:
-            await self._services.user_ref(user).tell(DeviceRevoked(device))
-        except ActorDead:
-            pass  # shutting down: every session is closing anyway
+        await self._tell_user(user, DeviceRevoked(device))
 
     # -- channels ----------------------------------------------------------------
 
@@ -235,6 +278,12 @@ class Handlers:
         as many as fit one message (the client asks on from the last)."""
         ids = await self._store.user_channels(user, after=after, limit=limit + 1)
         markers = await self._store.read_markers(user)
+        now = self._services.clock_ms()
+        levels = {
+            channel: level
+            for channel, notify in (await self._store.notify_levels(user)).items()
+            if (level := notify.level_at(now)) is not NotifyLevel.ALL
+        }
         infos = [
             ChannelInfo(
                 channel=view.channel,
@@ -243,6 +292,7 @@ class Handlers:
                 members=view.members,
                 last=view.last,
                 read=markers.get(view.channel, 0),
+                notify=levels.get(view.channel),
             )
             for view in await member_views(self._services, user, ids[:limit])
         ]

@@ -7,10 +7,11 @@ per device.
 
 from __future__ import annotations
 
-from attrs import frozen
+from attrs import field, frozen
 
 from protocol import ByeReason, ChannelKind, SendRequest, SendResult
 from runtime import ActorRef
+from storage import Notify, PushTarget
 
 from ._failures import RequestFailed
 
@@ -143,17 +144,40 @@ class Detach:
 
 
 @frozen
+class Posted:
+    """What a message's fan-out tells the user's push decisions: where, who wrote, whom it names."""
+
+    channel: int
+    seq: int
+    sender: int
+    mentions: frozenset[int]
+    body: str = field(repr=False)  # the stored body itself, for a preview (never copied)
+
+
+@frozen
+class ReadMoved:
+    """What a receipt's fan-out tells the reader's own actor: its marker in `channel` moved to `seq` on `device`."""
+
+    channel: int
+    user: int
+    seq: int
+    device: int
+
+
+@frozen
 class Deliver:
     """A frame for every live connection of the user but those it excepts.
 
     A message goes to every connection but the one that sent it, so the
     sender's other devices, and other tabs of the same device, see it live;
-    a receipt to every device but the one that read.
+    a receipt to every device but the one that read. `cue` is what the
+    frame means to the user's push decisions, where it means anything.
     """
 
     frame: bytes
     except_device: int = 0
     except_session: ActorRef | None = None
+    cue: Posted | ReadMoved | None = None
 
 
 @frozen
@@ -176,3 +200,41 @@ class DeviceRevoked:
 @frozen
 class CheckRevocations:
     """Tell (from the timer service): look in the store for revoked devices among the live sessions."""
+
+
+@frozen
+class Acked:
+    """Tell: the device holds `channel`'s messages up to `seq` (its `ack`)."""
+
+    device: int
+    channel: int
+    seq: int
+
+
+@frozen
+class TargetSet:
+    """Tell: the device's push target is now `target` (None: it has none), as stored."""
+
+    device: int
+    target: PushTarget | None
+
+
+@frozen
+class TargetGone:
+    """Tell: a provider called the device's target registered at `registered` gone; the store forgot it."""
+
+    device: int
+    registered: int
+
+
+@frozen
+class LevelSet:
+    """Tell: the user's notify level for `channel` is now `notify` (None: `all`), as stored."""
+
+    channel: int
+    notify: Notify | None
+
+
+@frozen
+class PushDeadline:
+    """Tell (from the timer service): an ack time-out, or the end of a memory of a push, may have come."""

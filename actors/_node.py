@@ -5,6 +5,7 @@
     ├── timers     delayed messages (presence deadlines)
     ├── users      registry of UserActors
     ├── channels   registry of ChannelActors
+    ├── push       the providers' clients, bounded queues, retries (the `push` package)
     ├── gateway    one listener: WebSocket `/v1`, the web client's files
     │   └── sessions   one DeviceSession per connection, in that connection's task
     └── membership this node's expiring row in the store (`chatnode status`)
@@ -36,6 +37,7 @@ from pathlib import Path
 import trio
 from attrs import field, frozen
 
+from push import Notification, PushConfig, Pusher
 from runtime import ChildSpec, IdGenerator, Registry, Strategy, Supervisor, Timers
 from storage import NodeRecord, Store
 from protocol import CLOSE_GRACE, Limits
@@ -47,6 +49,8 @@ from ._gateway import Gateway
 from ._handlers import Handlers
 from ._mail import Post
 from ._membership import Membership
+from ._push import forget_gone_target
+from ._push_decisions import PushPolicy
 from ._services import DEFAULT_PAGE_READS, Services, registry_id
 from ._user import UserActor
 from ._web import RESOURCE, HttpLimits
@@ -114,6 +118,14 @@ class NodeConfig:
     #: Bytes of post bodies queued for one channel at most (a body may be
     #: ~400 KB, so 1,024 posts could hold 400 MB); a sender waits for room.
     channel_mailbox_bytes: int = 8 * 1024 * 1024
+    #: Push providers and their bounds; none configured by default, and then
+    #: every `push` target is refused.
+    push: PushConfig = field(factory=PushConfig)
+    #: Seconds a connected device has to `ack` a message before it is pushed anyway.
+    push_ack_timeout: float = 10.0
+    #: Seconds a user's actor remembers having notified a device (for the
+    #: badge update a read elsewhere sends it); the actor stays that long.
+    push_remember: float = 3600.0
 
 
 def channel_mail_bytes(message: object) -> int:
@@ -141,6 +153,7 @@ class Node:
         )
         timers = Timers()
         activity = ActivityLog(store)
+        self.pusher = Pusher(config.push, self._target_gone)
         self.services = Services(
             store=store,
             limits=config.limits,
@@ -150,6 +163,10 @@ class Node:
             timers=timers,
             activity=activity,
             ask_timeout=config.ask_timeout,
+            pusher=self.pusher,
+            push_policy=PushPolicy(
+                ack_timeout=config.push_ack_timeout, remember=config.push_remember, previews=config.push.previews
+            ),
             page_reads=trio.CapacityLimiter(config.page_reads),
         )
         ids = IdGenerator(config.node_id, clock_ms)
@@ -179,6 +196,7 @@ class Node:
                 ChildSpec("timers", timers.run),
                 ChildSpec("users", users.run),
                 ChildSpec("channels", channels.run),
+                ChildSpec("push", self._run_push),
                 ChildSpec("gateway", self.gateway.run, shutdown=config.drain_timeout),
                 ChildSpec("membership", self._run_membership),
             ],
@@ -192,6 +210,14 @@ class Node:
             started=self._started,
         )
         await Membership(self.services.store, record).run(task_status=task_status)
+
+    async def _run_push(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """The providers' workers; on a node with none configured, nothing but this child."""
+        await self.pusher.run(task_status=task_status)
+        await trio.sleep_forever()
+
+    async def _target_gone(self, notification: Notification) -> None:
+        await forget_gone_target(self.services, notification)
 
     def _user(self, key: object) -> UserActor:
         return UserActor(registry_id(key), self.services, revocation_check=self.config.revocation_check)

@@ -11,6 +11,7 @@ from attrs import field, frozen
 
 import trio
 
+from push import Pusher
 from runtime import ActorDead, ActorRef, MailboxFull, Registry, Timers
 from storage import Store
 from protocol import ErrorCode, Limits
@@ -18,6 +19,7 @@ from protocol import ErrorCode, Limits
 from ._activity import ActivityLog
 from ._caps import MembershipCaps
 from ._failures import RequestFailed
+from ._push_decisions import PushPolicy
 from ._security import SecurityEvent, SecurityLog
 
 log = logging.getLogger(__name__)
@@ -77,6 +79,9 @@ class Services:
     activity: ActivityLog
     #: How long a request waits for a user or channel actor's answer.
     ask_timeout: float
+    #: The node's `push` child, and the rules of when it is used.
+    pusher: Pusher
+    push_policy: PushPolicy = field(factory=PushPolicy)
     dropped: DroppedDeliveries = field(factory=DroppedDeliveries)
     security: SecurityLog = field(factory=SecurityLog)
     caps: MembershipCaps = field(factory=MembershipCaps)
@@ -117,15 +122,21 @@ class Services:
             return False
         return True
 
-    def deliver(self, users: Iterable[int], message: object) -> None:
+    def deliver(self, users: Iterable[int], message: object, *, wake: bool = False) -> None:
         """Fan a message out to the actors of users who are online, never waiting.
 
         A user with no live device has no active actor, and is skipped
         without activating one: fan-out costs what the online members cost.
         Devices that connect later catch up with `sync` after `auth`.
+
+        `wake` (a new message, on a node that can push) activates the actors
+        of the others too: theirs is the decision to push to a device that
+        is not connected. An actor so woken keeps the user's targets and
+        levels in memory while the channel is busy, and goes when idle.
         """
+        wake = wake and bool(self.pusher.configured_kinds)
         for user in users:
-            if not self.user_active(user):
+            if not (wake or self.user_active(user)):
                 continue
             try:
                 self.user_ref(user).tell_nowait(message)

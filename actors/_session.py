@@ -40,6 +40,7 @@ from trio_websocket import ConnectionClosed, WebSocketConnection
 from runtime import ActorDead, ActorRef, AskTimeout, MailboxFull
 from storage import StoreError
 from protocol import (
+    AckRequest,
     AuthRequest,
     BlockedRequest,
     BlockRequest,
@@ -61,6 +62,7 @@ from protocol import (
     LoginResult,
     LogoutRequest,
     LookupRequest,
+    NotifyRequest,
     Ok,
     PresenceRequest,
     ProtocolSession,
@@ -526,6 +528,8 @@ ROUTES: dict[type[Request], Route] = {
     LeaveRequest: Route(_served_by(Handlers.leave), Mode.TASK),
     ChannelsRequest: Route(_served_by(Handlers.channels), Mode.TASK),
     ReadRequest: Route(_served_by(Handlers.read), Mode.TASK),
+    AckRequest: Route(_served_by(Handlers.ack), Mode.TASK),
+    NotifyRequest: Route(_served_by(Handlers.notify), Mode.TASK),
     TypingRequest: Route(_served_by(Handlers.typing), Mode.TASK),
     PresenceRequest: Route(_served_by(Handlers.presence), Mode.TASK),
     DevicesRequest: Route(_served_by(Handlers.devices), Mode.TASK),

@@ -19,6 +19,13 @@ arrives and, debounced, when the last one has been gone for the idle
 timeout (`PresenceDebounce`). Only then are the user's contacts told, and
 only those of them who are online.
 
+Push is decided here too (`UserPush`, around the sans-IO `PushDecisions`,
+held only while the user has a push target): the actor sees every message
+of the user's channels (a channel wakes the actors of its members who are
+not connected, on a node that can push), which devices are live, their
+acks and the user's reads. A message's frames go to the live sessions
+first; push is what the actor does after, never waiting on a provider.
+
 The user's actor is also where limits per device and per user are kept,
 since it is the one place that sees all of a user's connections on this
 node: `Attach` is answered with the device's `DeviceGrant` (its shared send
@@ -33,23 +40,31 @@ import logging
 import trio
 
 from runtime import Actor, ActorRef, Timer
-from storage import StoreError
+from storage import PushTarget, StoreError
 from protocol import ByeReason, ErrorCode, PresenceEvent, UserPresence, encode
 
 from ._mail import (
+    Acked,
     Attach,
     Bye,
     CheckRevocations,
     Deliver,
     Detach,
     DeviceRevoked,
+    LevelSet,
     Outgoing,
+    Posted,
     PresenceDeadline,
     PresenceQuery,
+    PushDeadline,
+    ReadMoved,
+    TargetGone,
+    TargetSet,
 )
 from ._failures import RequestFailed
 from ._grants import ConnectionsCapped, DeviceGrant, UserGrants
 from ._presence import PresenceChange, PresenceDebounce
+from ._push import UserPush
 from ._read_model import contacts_of
 from ._security import SecurityEvent
 from ._services import Services
@@ -58,7 +73,21 @@ log = logging.getLogger(__name__)
 
 
 class UserActor(Actor):
-    __slots__ = ("_id", "_services", "_sessions", "_grants", "_presence", "_timer", "_revocation_check", "_revocation_timer")
+    __slots__ = (
+        "_id",
+        "_services",
+        "_sessions",
+        "_grants",
+        "_presence",
+        "_timer",
+        "_revocation_check",
+        "_revocation_timer",
+        "_push",
+    )
+
+    #: A store that cannot be read now fails the activation (its mail hears
+    #: `unavailable`), not the registry.
+    transient_errors = (StoreError,)
 
     def __init__(self, user_id: int, services: Services, *, revocation_check: float = 30.0) -> None:
         self._id = user_id
@@ -72,10 +101,17 @@ class UserActor(Actor):
         self._revocation_check = revocation_check
         # Set while a session is attached: the next look for revoked devices.
         self._revocation_timer: Timer | None = None
+        # The push side, while the user has a push target (`_pushing`).
+        self._push: UserPush | None = None
+
+    async def started(self) -> None:
+        targets = await self._services.store.push_targets(self._id)
+        if targets:
+            await self._pushing().load(targets)
 
     def may_passivate(self) -> bool:
-        """Live devices and a pending offline are the state: keep them."""
-        return not self._sessions and self._presence.settled
+        """Live devices, a pending offline and pending pushes are the state: keep them."""
+        return not self._sessions and self._presence.settled and (self._push is None or self._push.settled)
 
     async def receive(self, message: object) -> object:
         if isinstance(message, Deliver):
@@ -87,12 +123,17 @@ class UserActor(Actor):
         elif isinstance(message, Detach):
             if self._sessions.pop(message.session, None) is not None:
                 await self._gone(message.device)
+        elif isinstance(message, TargetSet):
+            self._set_target(message.device, message.target)
+        elif isinstance(message, Acked | PushDeadline | TargetGone | LevelSet):
+            await self._tell_push(message)
         elif isinstance(message, PresenceDeadline):
             self._timer = None
             await self._publish(self._presence.expire(self._services.clock_ms()))
         elif isinstance(message, PresenceQuery):
             return UserPresence(self._id, online=self._presence.online, last=self._presence.last_active)
         elif isinstance(message, DeviceRevoked):
+            self._set_target(message.device, None)  # the store forgot it with the device
             self._end_sessions({message.device})
         elif isinstance(message, CheckRevocations):
             self._revocation_timer = None
@@ -123,6 +164,8 @@ class UserActor(Actor):
                 retry_ms=admitted.retry_ms,
             )
         self._sessions[attach.session] = attach.device
+        if self._push is not None:
+            self._push.set_live(attach.device, True)
         self._cancel_timer()
         await self._publish(self._presence.attached(self._services.clock_ms()))
         return admitted
@@ -154,6 +197,7 @@ class UserActor(Actor):
         revoked = set(self._sessions.values()) - live
         for device in revoked:
             self._services.security.record(SecurityEvent.REVOKED_SESSION, user=self._id, device=device)
+            self._set_target(device, None)
         self._end_sessions(revoked)
 
     def _schedule_revocation_check(self) -> None:
@@ -167,6 +211,7 @@ class UserActor(Actor):
             self._revocation_timer = None
 
     async def _deliver(self, deliver: Deliver) -> None:
+        """The frame to the live sessions, then what it means for push."""
         outgoing = Outgoing(deliver.frame)
         for session, device in list(self._sessions.items()):
             if device == deliver.except_device or session == deliver.except_session:
@@ -174,9 +219,54 @@ class UserActor(Actor):
             if not self._services.tell_session(session, outgoing):
                 del self._sessions[session]
                 await self._gone(device)
+        cue, push = deliver.cue, self._push
+        if push is None:
+            return
+        if isinstance(cue, Posted):
+            await push.posted(cue)
+        elif isinstance(cue, ReadMoved) and cue.user == self._id:
+            await push.read(cue)
+
+    # -- push ----------------------------------------------------------------------
+
+    def _pushing(self) -> UserPush:
+        """The push side, made when the user's first target appears, told which devices are live."""
+        if self._push is None:
+            self._push = UserPush(self._id, self._services)
+            for device in set(self._sessions.values()):
+                self._push.set_live(device, True)
+        return self._push
+
+    def _set_target(self, device: int, target: PushTarget | None) -> None:
+        if target is not None:
+            self._pushing().set_target(device, target)
+        elif self._push is not None:
+            self._push.set_target(device, None)
+            self._drop_push_if_idle()
+
+    async def _tell_push(self, message: Acked | PushDeadline | TargetGone | LevelSet) -> None:
+        """What only matters while the user has a target (a level is read with the first one)."""
+        push = self._push
+        if push is None:
+            return
+        if isinstance(message, Acked):
+            push.acked(message.device, message.channel, message.seq)
+        elif isinstance(message, PushDeadline):
+            await push.deadline()
+        elif isinstance(message, TargetGone):
+            push.target_gone(message.device, message.registered)
+            self._drop_push_if_idle()
+        else:
+            push.set_level(message.channel, message.notify)
+
+    def _drop_push_if_idle(self) -> None:
+        if self._push is not None and self._push.idle:
+            self._push = None
 
     async def _gone(self, device: int) -> None:
         """A session of `device` ended: record the activity, maybe start the grace."""
+        if self._push is not None:
+            self._push.set_live(device, device in self._sessions.values())
         now = self._services.clock_ms()
         self._presence.detached(now)
         self._services.activity.record(self._id, device, now)

@@ -2,6 +2,8 @@
 
     chatnode serve [--host H] [--port P] [--tls-cert PEM --tls-key PEM] [--web-root DIR | --no-web]
                    [--store PATH | --cql HOST:PORT,... --keyspace K]
+                   [--vapid-private-key PEM --vapid-subject URL] [--fcm-service-account JSON]
+                   [--apns-key P8 --apns-key-id ID --apns-team-id ID --apns-topic BUNDLE] [--push-previews]
     chatnode schema --cql HOST:PORT,... --keyspace K [--replication-factor N]
     chatnode status [--cql ... | --store ...]
 
@@ -29,6 +31,7 @@ from protocol import Limits
 from storage import Store, StoreError
 from storage.config import StoreConfig, StoreConfigError, open_store
 
+from ._push_args import PushSettingsError, add_push_arguments, push_config_from_args
 from ._store_args import add_store_arguments, store_config_from_args
 
 
@@ -152,6 +155,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         except OSError as exc:
             print(f"chatnode: cannot use the TLS certificate and key: {exc}", file=sys.stderr)
             return 2
+    try:
+        push = push_config_from_args(args)
+    except PushSettingsError as exc:
+        print(f"chatnode: push settings: {exc}", file=sys.stderr)
+        return 2
     config = NodeConfig(
         host=args.host,
         port=args.port,
@@ -162,6 +170,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         max_unauthenticated_per_ip=args.max_unauthenticated_per_ip,
         tls=tls,
         web_root=None if args.no_web else args.web_root,
+        push=push,
+        push_ack_timeout=args.push_ack_timeout,
     )
     try:
         trio.run(serve, config, store_config)
@@ -270,6 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--send-burst", type=int, help="send burst per device")
     serve.add_argument("--heartbeat", type=int, help="seconds between client pings")
     add_store_arguments(serve)
+    add_push_arguments(serve)
     serve.set_defaults(run=cmd_serve, parser=serve)
 
     schema = commands.add_parser("schema", help="create the keyspace and tables", allow_abbrev=False)

@@ -11,10 +11,11 @@ the connection that sends it gives it one.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import TypeVar
 
 from protocol import (
+    AckRequest,
     ChannelInfo,
     ChannelResult,
     ChannelsRequest,
@@ -29,11 +30,14 @@ from protocol import (
     LeaveRequest,
     LogoutRequest,
     LookupRequest,
+    NotifyLevel,
+    NotifyRequest,
     PageResult,
     PingRequest,
     PresenceRequest,
     PresenceResult,
     PushRequest,
+    PushResult,
     PushTarget,
     ReadRequest,
     Request,
@@ -56,6 +60,11 @@ UNSENT = 0
 def new_cid() -> str:
     """A fresh client message id: random, so two devices never pick the same one."""
     return uuid.uuid4().hex
+
+
+def send_request(channel: int, body: str, cid: str | None, mentions: Iterable[int]) -> SendRequest:
+    """A `send`, with a fresh cid unless the caller has one."""
+    return SendRequest(UNSENT, channel, body, new_cid() if cid is None else cid, frozenset(mentions))
 
 
 def result_of(result: Result | None, kind: type[R]) -> R:
@@ -106,10 +115,15 @@ class SessionApi:
             # The decoder made sure such a page is not empty and lies after `after`.
             after = max(info.channel for info in page.channels)
 
-    async def send(self, channel: int, body: str, cid: str | None = None) -> SendResult:
-        """Store a message; `cid` (generated if None) makes a repeated send store it once."""
-        request = SendRequest(UNSENT, channel, body, new_cid() if cid is None else cid)
-        return result_of(await self.request(request), SendResult)
+    async def send(
+        self, channel: int, body: str, cid: str | None = None, *, mentions: Iterable[int] = ()
+    ) -> SendResult:
+        """Store a message; `cid` (generated if None) makes a repeated send store it once.
+
+        `mentions` (v1.1): members the message names; they get a push even
+        where their `notify` level is `mentions`.
+        """
+        return result_of(await self.request(send_request(channel, body, cid, mentions)), SendResult)
 
     async def sync(self, channel: int, after: int, limit: int | None = None) -> PageResult:
         """Messages with seq > `after`, ascending, at most `limit` (node default if None)."""
@@ -124,6 +138,20 @@ class SessionApi:
         """Move this user's read marker (it never moves back)."""
         await self.request(ReadRequest(UNSENT, channel, seq))
 
+    async def ack(self, channel: int, seq: int) -> None:
+        """Tell the node this device holds `channel`'s messages up to `seq` (v1.1).
+
+        A device with a push target that is connected but does not ack a
+        message within the node's ack time-out (10 s by default) gets a push
+        for it, as if it were not connected.
+        """
+        await self.request(AckRequest(UNSENT, channel, seq))
+
+    async def notify(self, channel: int, level: NotifyLevel | str, until: int | None = None) -> None:
+        """Which of `channel`'s messages push to this user's devices (v1.1): `all`,
+        `mentions` or `none`, until `until` (ms since the epoch) or for good."""
+        await self.request(NotifyRequest(UNSENT, channel, NotifyLevel(level), until))
+
     async def typing(self, channel: int) -> None:
         await self.request(TypingRequest(UNSENT, channel))
 
@@ -131,11 +159,16 @@ class SessionApi:
         reply = await self.request(PresenceRequest(UNSENT, users))
         return result_of(reply, PresenceResult).presence
 
-    async def push(self, kind: str, endpoint: str | None, provider: Mapping[str, str] | None = None) -> None:
-        """Set this device's push target, or remove it with `endpoint=None`."""
-        fields = {} if provider is None else provider
-        target = None if endpoint is None else PushTarget(kind, endpoint, fields.items())
-        await self.request(PushRequest(UNSENT, target))
+    async def push(self, target: PushTarget | None, *, preview: bool = False) -> str | None:
+        """Set this device's push target (`PushTarget.webpush(...)`, `.fcm(...)`,
+        `.apns(...)`), or remove it with None.
+
+        `preview` asks for message previews (sender and the start of the
+        text), which come only where the operator enabled them. For an FCM or
+        APNs target the node then returns the key the previews are encrypted
+        with, this once: keep it with the device's secrets. None otherwise.
+        """
+        return result_of(await self.request(PushRequest(UNSENT, target, preview)), PushResult).key
 
     async def devices(self) -> tuple[DeviceInfo, ...]:
         return result_of(await self.request(DevicesRequest(UNSENT)), DevicesResult).devices

@@ -32,13 +32,12 @@ from protocol import (
     PresenceEvent,
     Request,
     Result,
-    SendRequest,
     SendResult,
     TypingEvent,
     UserPresence,
 )
 
-from ._api import UNSENT, SessionApi, new_cid, result_of
+from ._api import SessionApi, result_of, send_request
 from ._backoff import Backoff
 from ._connection import Connection, EventOverflow
 from ._cursors import CursorTracker, Verdict
@@ -239,9 +238,11 @@ class ChatClient(SessionApi):
                     raise
                 await trio.sleep(retries.next_delay(floor=(refused.retry or 0) / 1000))
 
-    async def send(self, channel: int, body: str, cid: str | None = None) -> SendResult:
+    async def send(
+        self, channel: int, body: str, cid: str | None = None, *, mentions: Iterable[int] = ()
+    ) -> SendResult:
         """Store a message; retried with the same cid across reconnects, so it is stored once."""
-        request = SendRequest(UNSENT, channel, body, new_cid() if cid is None else cid)
+        request = send_request(channel, body, cid, mentions)
         self._tracker.sending(channel, request.cid)
         seq = None
         try:

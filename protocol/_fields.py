@@ -134,7 +134,3 @@ class Fields:
         if type(items) is not list or not all(type(item) is dict for item in items):
             raise bad(f"field {key!r} must hold maps")
         return [Fields(item, lenient=self._lenient) for item in items]
-
-    def other(self, known: frozenset[str]) -> dict[str, Any]:
-        """Fields not in `known`: provider fields of `push`."""
-        return {key: value for key, value in self._raw.items() if key not in known}

@@ -143,6 +143,27 @@ class UsersResult:
 
 
 @frozen
+class PushResult:
+    """`push` (v1.1): `key`, when the node made one for this target's previews.
+
+    Only FCM and APNs targets that asked for previews, on a node that allows
+    them, get a key: 16 random bytes (AES-128), base64url without padding, that the
+    previews pushed to this device are encrypted with. It is in this reply
+    only, never again; a device that lost it registers again for a new one.
+    A bare `ok` (a v1 server, a removal) reads as no key.
+    """
+
+    key: str | None = field(default=None, repr=lambda key: "<redacted>" if key else "None")
+
+    def _wire(self) -> dict[str, Any]:
+        return {} if self.key is None else {"key": self.key}
+
+    @classmethod
+    def _read(cls, f: Fields) -> PushResult:
+        return cls(key=f.text("key", 1) if f.has("key") else None)
+
+
+@frozen
 class SendResult:
     """`send`: where the message was stored (the first time, for a repeated cid)."""
 
@@ -233,6 +254,7 @@ Result = (
     | SendResult
     | PageResult
     | PresenceResult
+    | PushResult
     | DevicesResult
     | UsersResult
 )

@@ -37,12 +37,13 @@ from ._replies import (
     LoginResult,
     PageResult,
     PresenceResult,
+    PushResult,
     Result,
     SendResult,
     UserResult,
     UsersResult,
 )
-from ._values import PUSH_RESERVED, PushTarget, redacted, sized, sorted_ids
+from ._values import NotifyLevel, PushTarget, redacted, sized, sorted_ids
 
 Reader = Callable[[Fields, str, Limits], Any]
 Check = Callable[[Any, "attrs.Attribute[Any]", Any], None]
@@ -55,10 +56,6 @@ CID_CHARS = (1, 64)
 # Tokens are ours (a few dozen characters); the bound only stops a peer from
 # making us hash a megabyte before answering bad_token.
 MAX_TOKEN_CHARS = 512
-_PUSH_KIND = re.compile(r"[a-z0-9_-]{1,32}", re.ASCII)
-MAX_ENDPOINT_CHARS = 4096
-MAX_PUSH_FIELDS = 16
-MAX_PUSH_FIELD_CHARS = 4096
 
 
 class Phase(enum.Enum):
@@ -190,6 +187,23 @@ def _members(f: Fields, key: str, limits: Limits) -> frozenset[int]:
 
 def _presence_users(f: Fields, key: str, limits: Limits) -> frozenset[int]:
     return f.ids(key, limits.max_presence_users)
+
+
+def _mentions(f: Fields, key: str, limits: Limits) -> frozenset[int]:
+    # Whether they are members is the channel's to check (bad_request);
+    # no channel has more members than this.
+    return f.ids(key, limits.max_group_members) if f.has(key) else frozenset()
+
+
+def _level(f: Fields, key: str, _limits: Limits) -> NotifyLevel:
+    try:
+        return NotifyLevel(f.text(key))
+    except ValueError:
+        raise bad(f"level must be one of {', '.join(NotifyLevel)}") from None
+
+
+def _opt_time(f: Fields, key: str, _limits: Limits) -> int | None:
+    return f.seq(key) if f.has(key) else None
 
 
 # -- requests ------------------------------------------------------------------
@@ -397,6 +411,9 @@ class SendRequest(_Request):
     channel: int = _wire_field(_id, _is_id)
     body: str = _wire_field(_body, _is_text, show=sized)
     cid: str = _wire_field(_text(*CID_CHARS), _is_text)
+    #: v1.1: users the message mentions, members of the channel; they get a
+    #: push even where their level is `mentions`.
+    mentions: frozenset[int] = _wire_field(_mentions, _is_ids, sorted_ids, convert=_id_set, default=frozenset())
 
 
 @frozen
@@ -444,6 +461,33 @@ class ReadRequest(_Request):
 
 
 @frozen
+class AckRequest(_Request):
+    """v1.1: this device holds every message of `channel` up to `seq`.
+
+    Only the node hears of it (no receipt goes out): it is how the node knows
+    a connected device got a message, and so need not push it.
+    """
+
+    T = "ack"
+    PHASE = Phase.USER
+    IDEMPOTENT = True
+    channel: int = _wire_field(_id, _is_id)
+    seq: int = _wire_field(_seq, _is_seq)
+
+
+@frozen
+class NotifyRequest(_Request):
+    """v1.1: which messages of `channel` push to this user's devices, until `until` (ms) or for good."""
+
+    T = "notify"
+    PHASE = Phase.USER
+    IDEMPOTENT = True
+    channel: int = _wire_field(_id, _is_id)
+    level: NotifyLevel = _wire_field(_level, instance_of(NotifyLevel), str, convert=NotifyLevel)
+    until: int | None = _wire_field(_opt_time, optional(_is_seq), default=None)
+
+
+@frozen
 class TypingRequest(_Request):
     T = "typing"
     PHASE = Phase.USER
@@ -464,14 +508,18 @@ class PresenceRequest(_Request):
 class PushRequest(_Request):
     """Set this device's push target, or remove it (`target` None, endpoint nil).
 
-    Every field besides `kind` and `endpoint` is a provider field; whether the
-    node supports the provider `kind` is for the push service to answer.
+    v1.1: `kind` names a provider of `PushKind`, with that provider's fields
+    (`PUSH_FIELDS`). `preview`: the device asks for message previews, which
+    it gets only where the operator enabled them; for FCM and APNs targets
+    the reply then carries the key they are encrypted with, once.
     """
 
     T = "push"
     PHASE = Phase.USER
+    RESULT = PushResult
     IDEMPOTENT = True
     target: PushTarget | None = attrs.field(validator=optional(instance_of(PushTarget)))
+    preview: bool = attrs.field(default=False, validator=instance_of(bool))
 
     @classmethod
     def _parse(cls, request_id: int, f: Fields, limits: Limits) -> Self:
@@ -479,25 +527,14 @@ class PushRequest(_Request):
             raise bad("missing field 'endpoint'")
         if not f.has("endpoint"):
             return cls(request_id, None)
-        endpoint = f.text("endpoint", 1, MAX_ENDPOINT_CHARS)
-        kind = f.text("kind")
-        if _PUSH_KIND.fullmatch(kind) is None:
-            raise bad("kind must be 1..32 of a-z 0-9 _ -")
-        provider = f.other(PUSH_RESERVED)
-        if len(provider) > MAX_PUSH_FIELDS:
-            raise bad(f"more than {MAX_PUSH_FIELDS} provider fields")
-        if not all(
-            type(value) is str and len(value) <= MAX_PUSH_FIELD_CHARS for value in provider.values()
-        ):
-            # Not naming the key: the peer chose it and it may be huge.
-            raise bad(
-                f"provider fields must be strings of at most {MAX_PUSH_FIELD_CHARS} characters"
-            )
-        return cls(request_id, PushTarget(kind, endpoint, provider.items()))
+        target = PushTarget._read(f)
+        return cls(request_id, target, f.boolean("preview") if f.has("preview") else False)
 
     def _frame(self) -> dict[str, Any]:
-        target = {"endpoint": None} if self.target is None else self.target._wire()
-        return {"t": self.T, "id": self.id, **target}
+        if self.target is None:
+            return {"t": self.T, "id": self.id, "endpoint": None}
+        preview = {"preview": True} if self.preview else {}
+        return {"t": self.T, "id": self.id, **self.target._wire(), **preview}
 
 
 @frozen
@@ -564,6 +601,8 @@ Request = (
     | SyncRequest
     | HistoryRequest
     | ReadRequest
+    | AckRequest
+    | NotifyRequest
     | TypingRequest
     | PresenceRequest
     | PushRequest
@@ -592,6 +631,8 @@ REQUEST_TYPES: dict[str, type[Request]] = {
         SyncRequest,
         HistoryRequest,
         ReadRequest,
+        AckRequest,
+        NotifyRequest,
         TypingRequest,
         PresenceRequest,
         PushRequest,

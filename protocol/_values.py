@@ -13,9 +13,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from attrs import field, frozen
-from attrs.validators import instance_of
+from attrs.validators import instance_of, optional
 
-from ._fields import Fields
+from ._fields import Fields, bad
 
 
 class ChannelKind(enum.Enum):
@@ -33,11 +33,45 @@ class CloseCode(enum.IntEnum):
     MESSAGE_TOO_BIG = 1009
 
 
-#: Keys of a push request that are not provider fields.
-PUSH_RESERVED = frozenset({"t", "id", "kind", "endpoint"})
+class NotifyLevel(enum.StrEnum):
+    """Which messages of a channel may push to a user's devices (v1.1 `notify`).
+
+    A StrEnum like ErrorCode: a lenient read keeps a level newer than the
+    reader as its plain string.
+    """
+
+    ALL = "all"
+    MENTIONS = "mentions"  # only messages whose `mentions` name the user
+    NONE = "none"
 
 
-def _sorted_pairs(items: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+class PushKind(enum.StrEnum):
+    """The push providers a target may name (v1.1)."""
+
+    WEBPUSH = "webpush"  # RFC 8030 push service, payload encrypted per RFC 8291
+    UNIFIEDPUSH = "unifiedpush"  # the same protocol, endpoint from a distributor
+    FCM = "fcm"  # endpoint: the FCM registration token
+    APNS = "apns"  # endpoint: the device token
+
+
+#: Each kind's provider fields, beside `kind` and `endpoint` at the top level
+#: of the frame: name -> (type, required). Other keys are not provider fields
+#: (a later version may add some) and are not kept.
+PUSH_FIELDS: dict[PushKind, dict[str, tuple[type, bool]]] = {
+    PushKind.WEBPUSH: {"auth": (str, True), "p256dh": (str, True)},
+    PushKind.UNIFIEDPUSH: {"auth": (str, True), "p256dh": (str, True)},
+    PushKind.FCM: {},
+    PushKind.APNS: {"sandbox": (bool, False), "topic": (str, False)},
+}
+
+#: Characters in an endpoint, and in one string provider field.
+MAX_ENDPOINT_CHARS = 4096
+MAX_PUSH_FIELD_CHARS = 4096
+
+ProviderValue = str | bool
+
+
+def _sorted_pairs(items: Iterable[tuple[str, ProviderValue]]) -> tuple[tuple[str, ProviderValue], ...]:
     return tuple(sorted(items))
 
 
@@ -102,9 +136,13 @@ class ChannelInfo:
     members: frozenset[int] = field(converter=frozenset)
     last: int  # the channel's newest seq, 0 when empty
     read: int  # the caller's read marker
+    #: v1.1: the caller's `notify` level in force, where one is set; None
+    #: (left out of the frame) means `all`. A str only as a lenient read of
+    #: a level newer than the reader.
+    notify: NotifyLevel | str | None = field(default=None, validator=optional(instance_of(str)))
 
     def _wire(self) -> dict[str, Any]:
-        return {
+        fields: dict[str, Any] = {
             "channel": self.channel,
             "kind": self.kind.value,
             "name": self.name,
@@ -112,6 +150,9 @@ class ChannelInfo:
             "last": self.last,
             "read": self.read,
         }
+        if self.notify is not None:
+            fields["notify"] = str(self.notify)
+        return fields
 
     @classmethod
     def _read(cls, f: Fields) -> ChannelInfo:
@@ -122,6 +163,7 @@ class ChannelInfo:
             members=f.ids("members"),
             last=f.seq("last"),
             read=f.seq("read"),
+            notify=f.known("notify", NotifyLevel) if f.has("notify") else None,
         )
 
 
@@ -159,24 +201,68 @@ class DeviceInfo:
 
 @frozen
 class PushTarget:
-    """Where to notify a device while it is not connected.
+    """Where to notify a device while it is not connected (v1.1: a known `kind`).
 
-    `fields` are the provider's own (for Web Push: `p256dh`, `auth`), kept
-    sorted by key so that equal targets are equal values.
+    `fields` are the kind's provider fields (`PUSH_FIELDS`), kept sorted by
+    name so that equal targets are equal values; the constructors below
+    name them. Types and presence are checked here; whether the endpoint and
+    keys are usable (an https URL of a public host, a P-256 point) is the
+    push service's to say when the server is asked to store the target.
     """
 
-    kind: str = field(validator=instance_of(str))
+    kind: PushKind = field(converter=PushKind)
     endpoint: str = field(validator=instance_of(str))
-    fields: tuple[tuple[str, str], ...] = field(default=(), converter=_sorted_pairs)
+    fields: tuple[tuple[str, ProviderValue], ...] = field(default=(), converter=_sorted_pairs)
 
     @fields.validator
-    def _not_shadowing(self, _attribute: object, fields: tuple[tuple[str, str], ...]) -> None:
-        # Provider fields share the frame's top level with these keys.
-        clash = {key for key, _ in fields} & PUSH_RESERVED
-        if clash:
-            raise ValueError(f"provider fields may not be named {sorted(clash)}")
-        if not all(type(key) is str and type(value) is str for key, value in fields):
-            raise TypeError("provider fields must be strings named by strings")
+    def _of_the_kind(self, _attribute: object, fields: tuple[tuple[str, ProviderValue], ...]) -> None:
+        schema = PUSH_FIELDS[self.kind]
+        for name, value in fields:
+            if name not in schema:
+                raise ValueError(f"{self.kind} targets have no field {name!r}")
+            # bool is an int, never a str; `type is` keeps the two apart.
+            if type(value) is not schema[name][0]:
+                raise TypeError(f"push field {name!r} must be a {schema[name][0].__name__}")
+        missing = sorted(name for name, (_, required) in schema.items() if required and name not in dict(fields))
+        if missing:
+            raise ValueError(f"{self.kind} targets need {missing}")
+
+    @classmethod
+    def webpush(cls, endpoint: str, p256dh: str, auth: str, *, unified: bool = False) -> PushTarget:
+        """A browser's PushSubscription (or, `unified`, a UnifiedPush distributor's endpoint)."""
+        kind = PushKind.UNIFIEDPUSH if unified else PushKind.WEBPUSH
+        return cls(kind, endpoint, (("p256dh", p256dh), ("auth", auth)))
+
+    @classmethod
+    def fcm(cls, token: str) -> PushTarget:
+        return cls(PushKind.FCM, token)
+
+    @classmethod
+    def apns(cls, token: str, *, topic: str | None = None, sandbox: bool = False) -> PushTarget:
+        fields: list[tuple[str, ProviderValue]] = [] if topic is None else [("topic", topic)]
+        if sandbox:
+            fields.append(("sandbox", True))
+        return cls(PushKind.APNS, token, fields)
+
+    def get(self, name: str) -> ProviderValue | None:
+        """The provider field `name`, None when the target does not have it."""
+        return dict(self.fields).get(name)
 
     def _wire(self) -> dict[str, Any]:
-        return {**dict(self.fields), "kind": self.kind, "endpoint": self.endpoint}
+        return {**dict(self.fields), "kind": self.kind.value, "endpoint": self.endpoint}
+
+    @classmethod
+    def _read(cls, f: Fields) -> PushTarget:
+        """A target off a `push` frame whose `endpoint` is not nil."""
+        endpoint = f.text("endpoint", 1, MAX_ENDPOINT_CHARS)
+        try:
+            kind = PushKind(f.text("kind"))
+        except ValueError:
+            raise bad(f"kind must be one of {', '.join(sorted(PushKind))}") from None
+        fields: list[tuple[str, ProviderValue]] = []
+        for name, (kind_of, required) in PUSH_FIELDS[kind].items():
+            if not (required or f.has(name)):
+                continue
+            value = f.boolean(name) if kind_of is bool else f.text(name, 1, MAX_PUSH_FIELD_CHARS)
+            fields.append((name, value))
+        return cls(kind, endpoint, fields)

@@ -14,7 +14,6 @@ from ._api import (
     Notification,
     Preview,
     PushCounters,
-    PushKind,
     Target,
     Urgency,
 )
@@ -33,7 +32,6 @@ __all__ = [
     "Preview",
     "PushConfig",
     "PushCounters",
-    "PushKind",
     "Pusher",
     "Target",
     "TargetError",

@@ -14,14 +14,8 @@ from collections.abc import Hashable, Iterable
 from attrs import field, frozen
 from attrs.validators import ge, in_, instance_of, le, optional
 
-
-class PushKind(enum.StrEnum):
-    """A provider: the `kind` of a `push` request (a StrEnum: it equals its wire string)."""
-
-    WEBPUSH = "webpush"
-    UNIFIEDPUSH = "unifiedpush"
-    FCM = "fcm"
-    APNS = "apns"
+# The wire's own: a target's kind is what the device sent in `push`.
+from protocol import PushKind
 
 
 class Urgency(enum.Enum):

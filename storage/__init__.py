@@ -14,8 +14,10 @@ from ._values import (
     Draft,
     Message,
     NodeRecord,
+    Notify,
     PushTarget,
     SeqLease,
+    Unread,
     User,
 )
 
@@ -30,6 +32,7 @@ __all__ = [
     "Fenced",
     "Message",
     "NodeRecord",
+    "Notify",
     "PushTarget",
     "ScryptCost",
     "ScyllaCluster",
@@ -38,6 +41,7 @@ __all__ = [
     "Store",
     "StoreError",
     "Unavailable",
+    "Unread",
     "User",
     "UsernameTaken",
     "hash_password",

@@ -15,7 +15,20 @@ from __future__ import annotations
 import abc
 from collections.abc import Iterable, Sequence
 
-from ._values import Activity, Channel, Dedup, Device, Draft, Message, NodeRecord, PushTarget, SeqLease, User
+from ._values import (
+    Activity,
+    Channel,
+    Dedup,
+    Device,
+    Draft,
+    Message,
+    NodeRecord,
+    Notify,
+    PushTarget,
+    SeqLease,
+    Unread,
+    User,
+)
 
 
 class Store(abc.ABC):
@@ -86,12 +99,37 @@ class Store(abc.ABC):
     # -- push targets ----------------------------------------------------------
 
     @abc.abstractmethod
-    async def set_push_target(self, user: int, device: int, target: PushTarget | None) -> None:
-        """Set the device's push target, or remove it with None."""
+    async def set_push_target(self, user: int, device: int, target: PushTarget) -> None:
+        """Store the device's push target, replacing the one it had.
+
+        The registration times of one device's targets, and the times its
+        removals are made at, must increase call by call: they order the
+        writes, whatever order they reach the database in.
+        """
+
+    @abc.abstractmethod
+    async def remove_push_target(self, user: int, device: int, registered: int) -> None:
+        """Remove the device's target if it was registered at or before `registered` (ms).
+
+        The compare-and-delete of a dead target: given the registration time
+        of the target a provider called gone, it removes that target, but not
+        one the device registered after it. The device's own removal passes
+        the time it asks at.
+        """
 
     @abc.abstractmethod
     async def push_targets(self, user: int) -> dict[int, PushTarget]:
-        """The user's push targets by device id."""
+        """The user's push targets by device id, each with its registration time."""
+
+    # -- notify levels -------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def set_notify(self, user: int, channel: int, notify: Notify | None) -> None:
+        """Set the user's level for the channel, or go back to `all` with None."""
+
+    @abc.abstractmethod
+    async def notify_levels(self, user: int) -> dict[int, Notify]:
+        """The user's levels by channel, as set (an `until` may have passed since)."""
 
     # -- channels and membership ---------------------------------------------
 
@@ -195,6 +233,14 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def read_markers(self, user: int) -> dict[int, int]:
         """The user's read marker per channel; channels never read are left out."""
+
+    @abc.abstractmethod
+    async def unread(self, user: int) -> dict[int, Unread]:
+        """Each channel of the user: its newest acknowledged seq and the user's marker.
+
+        What a badge is made of (the sum of `count`), read from the channels'
+        heads and the user's markers, never from their messages.
+        """
 
     # -- blocks ------------------------------------------------------------------
 

@@ -52,9 +52,18 @@ _TABLES = (
         user bigint, device bigint, name text, created bigint, last_active bigint,
         token_hash blob, PRIMARY KEY (user, device))""",
     """tokens (token_hash blob PRIMARY KEY, user bigint, device bigint)""",
+    # Written USING TIMESTAMP registered * 1000 (µs), and removed by a
+    # delete timestamped at the end of a registration's ms: the
+    # compare-and-delete of a dead target, which shadows that registration
+    # and older ones but never a later one, in any arrival order. An empty
+    # preview_key is no key (never a null).
     """push_targets (
         user bigint, device bigint, kind text, endpoint text,
-        fields frozen<list<frozen<tuple<text, text>>>>, PRIMARY KEY (user, device))""",
+        fields frozen<list<frozen<tuple<text, text>>>>, registered bigint,
+        preview boolean, preview_key blob, PRIMARY KEY (user, device))""",
+    # until: ms, NEVER (the largest bigint) for a level set for good.
+    """notify_levels (
+        user bigint, channel bigint, level text, until bigint, PRIMARY KEY (user, channel))""",
     """channels (channel bigint PRIMARY KEY, kind text, name text, created bigint)""",
     """channel_members (channel bigint, user bigint, PRIMARY KEY (channel, user))""",
     """user_channels (user bigint, channel bigint, PRIMARY KEY (user, channel))""",
@@ -88,7 +97,12 @@ _TABLES = (
 
 # (table, column, CQL type) of the columns _TABLES has that a keyspace made by
 # an earlier release lacks.
-ADDED_COLUMNS = (("messages", "size", "int"),)
+ADDED_COLUMNS = (
+    ("messages", "size", "int"),
+    ("push_targets", "registered", "bigint"),
+    ("push_targets", "preview", "boolean"),
+    ("push_targets", "preview_key", "blob"),
+)
 
 
 def schema_statements(keyspace: str, local_dc: str, replication_factor: int) -> list[str]:

@@ -22,7 +22,7 @@ import outcome
 import trio
 from attrs import define, field
 
-from protocol import ChannelKind
+from protocol import ChannelKind, NotifyLevel
 
 from ._api import Store
 from ._batcher import Batcher
@@ -38,8 +38,10 @@ from ._values import (
     Draft,
     Message,
     NodeRecord,
+    Notify,
     PushTarget,
     SeqLease,
+    Unread,
     User,
 )
 
@@ -288,30 +290,67 @@ class EmbeddedStore(Store):
 
     # -- push targets ----------------------------------------------------------
 
-    async def set_push_target(self, user: int, device: int, target: PushTarget | None) -> None:
-        def store(db: sqlite3.Connection) -> None:
-            if target is None:
-                db.execute(
-                    "DELETE FROM push_targets WHERE user = ? AND device = ?", (user, device)
-                )
-                return
-            db.execute(
-                "INSERT OR REPLACE INTO push_targets (user, device, kind, endpoint, fields)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (user, device, target.kind, target.endpoint, json.dumps(target.fields)),
+    async def set_push_target(self, user: int, device: int, target: PushTarget) -> None:
+        await self._transaction(
+            lambda db: db.execute(
+                "INSERT OR REPLACE INTO push_targets"
+                " (user, device, kind, endpoint, fields, registered, preview, preview_key)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    user,
+                    device,
+                    target.kind,
+                    target.endpoint,
+                    json.dumps(target.fields),
+                    target.registered,
+                    target.preview,
+                    target.preview_key,
+                ),
             )
+        )
 
-        await self._transaction(store)
+    async def remove_push_target(self, user: int, device: int, registered: int) -> None:
+        await self._transaction(
+            lambda db: db.execute(
+                "DELETE FROM push_targets WHERE user = ? AND device = ? AND registered <= ?",
+                (user, device, registered),
+            )
+        )
 
     async def push_targets(self, user: int) -> dict[int, PushTarget]:
         def query(db: sqlite3.Connection) -> dict[int, PushTarget]:
             rows = db.execute(
-                "SELECT device, kind, endpoint, fields FROM push_targets WHERE user = ?", (user,)
+                "SELECT device, kind, endpoint, fields, registered, preview, preview_key"
+                " FROM push_targets WHERE user = ?",
+                (user,),
             )
             return {
-                device: PushTarget(kind, endpoint, tuple((k, v) for k, v in json.loads(fields)))
-                for device, kind, endpoint, fields in rows
+                device: PushTarget(
+                    kind, endpoint, tuple((k, v) for k, v in json.loads(fields)), registered, bool(preview), key
+                )
+                for device, kind, endpoint, fields, registered, preview, key in rows
             }
+
+        return await self._run(query)
+
+    # -- notify levels -------------------------------------------------------------
+
+    async def set_notify(self, user: int, channel: int, notify: Notify | None) -> None:
+        def store(db: sqlite3.Connection) -> None:
+            if notify is None:
+                db.execute("DELETE FROM notify_levels WHERE user = ? AND channel = ?", (user, channel))
+                return
+            db.execute(
+                "INSERT OR REPLACE INTO notify_levels (user, channel, level, until) VALUES (?, ?, ?, ?)",
+                (user, channel, notify.level.value, notify.until),
+            )
+
+        await self._transaction(store)
+
+    async def notify_levels(self, user: int) -> dict[int, Notify]:
+        def query(db: sqlite3.Connection) -> dict[int, Notify]:
+            rows = db.execute("SELECT channel, level, until FROM notify_levels WHERE user = ?", (user,))
+            return {channel: Notify(NotifyLevel(level), until) for channel, level, until in rows}
 
         return await self._run(query)
 
@@ -491,6 +530,21 @@ class EmbeddedStore(Store):
         def query(db: sqlite3.Connection) -> dict[int, int]:
             rows = db.execute("SELECT channel, seq FROM read_markers WHERE user = ?", (user,))
             return dict(rows.fetchall())
+
+        return await self._run(query)
+
+    async def unread(self, user: int) -> dict[int, Unread]:
+        # One indexed walk of the user's memberships, a point lookup of each
+        # channel's head and marker: the messages table is never touched.
+        def query(db: sqlite3.Connection) -> dict[int, Unread]:
+            rows = db.execute(
+                "SELECT m.channel, coalesce(h.last, 0), coalesce(r.seq, 0) FROM members m"
+                " LEFT JOIN channel_heads h ON h.channel = m.channel"
+                " LEFT JOIN read_markers r ON r.user = m.user AND r.channel = m.channel"
+                " WHERE m.user = ?",
+                (user,),
+            )
+            return {channel: Unread(last, read) for channel, last, read in rows}
 
         return await self._run(query)
 

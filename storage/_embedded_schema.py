@@ -13,7 +13,7 @@ from ._errors import StoreError
 
 # Bumped with every upgrade below; a file written by newer code is refused
 # rather than misread.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _TABLES = """
 CREATE TABLE users (
@@ -113,6 +113,18 @@ CREATE TABLE blocks (
     user    INTEGER NOT NULL,
     blocked INTEGER NOT NULL,
     PRIMARY KEY (user, blocked)
+) WITHOUT ROWID;
+""",
+    3: """
+ALTER TABLE push_targets ADD COLUMN registered INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE push_targets ADD COLUMN preview INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE push_targets ADD COLUMN preview_key BLOB;
+CREATE TABLE notify_levels (
+    user    INTEGER NOT NULL,
+    channel INTEGER NOT NULL,
+    level   TEXT    NOT NULL,
+    until   INTEGER,  -- ms, NULL for good
+    PRIMARY KEY (user, channel)
 ) WITHOUT ROWID;
 """,
 }

@@ -16,7 +16,7 @@ from typing import Any
 import trio
 from cassandra.query import Statement
 
-from protocol import ChannelKind
+from protocol import ChannelKind, NotifyLevel
 
 from . import _scylla_messages as messages
 from ._api import Store
@@ -32,8 +32,10 @@ from ._values import (
     Draft,
     Message,
     NodeRecord,
+    Notify,
     PushTarget,
     SeqLease,
+    Unread,
     User,
 )
 
@@ -43,6 +45,12 @@ _PAGE_ROWS = 1000
 # Member rows per single-partition batch: well under the server's 5 KiB
 # batch warning threshold.
 _MEMBERS_PER_BATCH = 100
+
+# Write timestamps are µs; times in the store are ms.
+_US_PER_MS = 1000
+
+# The `until` of a notify level set for good (never a null).
+_NEVER = (1 << 63) - 1
 
 # Devices' activity per batch: two partitions each (the device's user in
 # `devices` and in `user_activity`), under the warning at ten partitions.
@@ -220,17 +228,35 @@ class ScyllaStore(Store):
 
     # -- push targets ----------------------------------------------------------
 
-    async def set_push_target(self, user: int, device: int, target: PushTarget | None) -> None:
+    async def set_push_target(self, user: int, device: int, target: PushTarget) -> None:
         cluster = self._live
-        st = cluster.statements
-        if target is None:
-            await execute(cluster.session, st.delete_push_target, (user, device))
-            return
-        # A frozen empty list is a value, not a null: it overwrites old fields.
+        # A frozen empty list is a value, not a null: it overwrites old fields;
+        # so does an empty key.
         await execute(
             cluster.session,
-            st.insert_push_target,
-            (user, device, target.kind, target.endpoint, list(target.fields)),
+            cluster.statements.insert_push_target,
+            (
+                user,
+                device,
+                target.kind,
+                target.endpoint,
+                list(target.fields),
+                target.registered,
+                target.preview,
+                target.preview_key or b"",
+                target.registered * _US_PER_MS,
+            ),
+        )
+
+    async def remove_push_target(self, user: int, device: int, registered: int) -> None:
+        # A tombstone at the last µs of `registered`'s ms shadows the cells of
+        # every registration up to it (a tie goes to the tombstone), and none
+        # after: compare-and-delete with no read and no lightweight transaction.
+        cluster = self._live
+        await execute(
+            cluster.session,
+            cluster.statements.remove_push_target,
+            ((registered + 1) * _US_PER_MS - 1, user, device),
         )
 
     async def push_targets(self, user: int) -> dict[int, PushTarget]:
@@ -239,8 +265,36 @@ class ScyllaStore(Store):
             cluster.session, cluster.statements.push_targets.bind((user,)), page_rows=_PAGE_ROWS
         )
         return {
-            device: PushTarget(kind, endpoint, tuple((key, value) for key, value in fields or ()))
-            for device, kind, endpoint, fields in rows
+            device: PushTarget(
+                kind,
+                endpoint,
+                tuple((key, value) for key, value in fields or ()),
+                written // _US_PER_MS if registered is None else registered,
+                bool(preview),
+                preview_key or None,
+            )
+            for device, kind, endpoint, fields, registered, preview, preview_key, written in rows
+        }
+
+    # -- notify levels -------------------------------------------------------------
+
+    async def set_notify(self, user: int, channel: int, notify: Notify | None) -> None:
+        cluster = self._live
+        st = cluster.statements
+        if notify is None:
+            await execute(cluster.session, st.delete_notify, (user, channel))
+            return
+        until = _NEVER if notify.until is None else notify.until
+        await execute(cluster.session, st.insert_notify, (user, channel, notify.level.value, until))
+
+    async def notify_levels(self, user: int) -> dict[int, Notify]:
+        cluster = self._live
+        rows = await fetch(
+            cluster.session, cluster.statements.notify_levels.bind((user,)), page_rows=_PAGE_ROWS
+        )
+        return {
+            channel: Notify(NotifyLevel(level), None if until == _NEVER else until)
+            for channel, level, until in rows
         }
 
     # -- channels and membership ---------------------------------------------
@@ -377,6 +431,27 @@ class ScyllaStore(Store):
             cluster.session, cluster.statements.markers.bind((user,)), page_rows=_PAGE_ROWS
         )
         return dict(rows)
+
+    async def unread(self, user: int) -> dict[int, Unread]:
+        """What ScyllaDB answers cheaply: two partitions and a point read per channel.
+
+        The user's channel list and markers are one partition each; every
+        channel's `last` is one row of channel_heads, which the sequence
+        lease keeps current anyway, read by key, FANOUT at a time. So a badge
+        costs 2 + C single-partition reads for a user in C channels and
+        never touches messages. The alternatives cost more where it hurts:
+        a counter per user bumped by every message would multiply each
+        send's writes by its member count (100 for a full group) with
+        counters' non-idempotent retries (a timed-out increment is counted
+        twice or lost), and a per-user table of unread channels would be
+        written on every message too. Reads are the cheap side here, and the
+        user's actor pays them once and then keeps the counts itself from
+        the messages and reads it sees.
+        """
+        channels = await self.user_channels(user)
+        markers = await self.read_markers(user)
+        lasts = await self.last_seqs(channels)
+        return {channel: Unread(lasts[channel], markers.get(channel, 0)) for channel in channels}
 
     # -- blocks ------------------------------------------------------------------
 

@@ -229,15 +229,27 @@ class Statements:
         self.user_activity = prepare("SELECT last_active FROM user_activity WHERE user = ?")
         # -- push targets
         self.insert_push_target = prepare(
-            "INSERT INTO push_targets (user, device, kind, endpoint, fields)"
-            " VALUES (?, ?, ?, ?, ?)"
+            "INSERT INTO push_targets (user, device, kind, endpoint, fields, registered, preview, preview_key)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?"
         )
         self.delete_push_target = prepare(
             "DELETE FROM push_targets WHERE user = ? AND device = ?"
         )
-        self.push_targets = prepare(
-            "SELECT device, kind, endpoint, fields FROM push_targets WHERE user = ?"
+        self.remove_push_target = prepare(
+            "DELETE FROM push_targets USING TIMESTAMP ? WHERE user = ? AND device = ?"
         )
+        # writetime(endpoint): the registration time of a row written before
+        # the registered column existed.
+        self.push_targets = prepare(
+            "SELECT device, kind, endpoint, fields, registered, preview, preview_key, writetime(endpoint)"
+            " FROM push_targets WHERE user = ?"
+        )
+        # -- notify levels
+        self.insert_notify = prepare(
+            "INSERT INTO notify_levels (user, channel, level, until) VALUES (?, ?, ?, ?)"
+        )
+        self.delete_notify = prepare("DELETE FROM notify_levels WHERE user = ? AND channel = ?")
+        self.notify_levels = prepare("SELECT channel, level, until FROM notify_levels WHERE user = ?")
         # -- channels
         self.claim_direct_pair = lwt(
             "INSERT INTO direct_pairs (low, high, channel, created) VALUES (?, ?, ?, ?)"

@@ -4,17 +4,18 @@ They are plain frozen values so that nothing above the Store ever sees a
 driver row or a sqlite tuple, and so that both stores can be checked against
 each other by equality in the contract suite.
 
-A channel's kind is the one value a record shares with the wire, so it is
-the protocol's `ChannelKind` (an I/O-free value the whole system imports):
-stored as its value, it is the very text clients see, and nothing between
-the store and a frame converts one kind into another.
+A channel's kind and a notify level are the values a record shares with the
+wire, so they are the protocol's `ChannelKind` and `NotifyLevel` (I/O-free
+values the whole system imports): stored as their values, they are the very
+text clients see, and nothing between the store and a frame converts one
+into another.
 """
 
 from __future__ import annotations
 
 from attrs import field, frozen
 
-from protocol import ChannelKind
+from protocol import ChannelKind, NotifyLevel
 
 
 @frozen
@@ -110,11 +111,46 @@ class SeqLease:
 
 @frozen
 class PushTarget:
-    """Where to notify a device that is not connected."""
+    """Where to notify a device that is not connected.
+
+    `registered` is when the device registered it (ms): the store's
+    compare-and-delete (`remove_push_target`) removes a target only up to a
+    registration time, so a target re-registered after a provider called the
+    old one gone survives its removal.
+    """
 
     kind: str  # provider, e.g. "webpush", "apns", "fcm"
     endpoint: str
     fields: tuple[tuple[str, str], ...] = ()  # provider-specific, sorted by key
+    registered: int = 0
+    #: The device asked for message previews (sent only where the operator allows them).
+    preview: bool = False
+    #: The key FCM and APNs previews are encrypted with, made when the target was registered.
+    preview_key: bytes | None = field(default=None, repr=False)
+
+
+@frozen
+class Notify:
+    """A user's `notify` level for one channel; without a row, the level is `all`."""
+
+    level: NotifyLevel
+    until: int | None = None  # ms; the level holds until then, then `all` again
+
+    def level_at(self, now: int) -> NotifyLevel:
+        return self.level if self.until is None or now < self.until else NotifyLevel.ALL
+
+
+@frozen
+class Unread:
+    """Where a user is in one channel: its newest seq and the user's read marker."""
+
+    last: int
+    read: int
+
+    @property
+    def count(self) -> int:
+        """Messages after the marker (a marker is never past `last`)."""
+        return max(0, self.last - self.read)
 
 
 @frozen

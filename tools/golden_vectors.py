@@ -24,6 +24,7 @@ import msgpack
 from attrs import frozen
 
 from protocol import (
+    AckRequest,
     AuthRequest,
     AuthResult,
     BlockedRequest,
@@ -53,6 +54,8 @@ from protocol import (
     LookupRequest,
     Message,
     MsgEvent,
+    NotifyLevel,
+    NotifyRequest,
     Ok,
     PageResult,
     PingRequest,
@@ -60,6 +63,7 @@ from protocol import (
     PresenceRequest,
     PresenceResult,
     PushRequest,
+    PushResult,
     PushTarget,
     ReadRequest,
     ReceiptEvent,
@@ -173,17 +177,44 @@ def _requests() -> Iterator[Vector]:
     yield v("sync_limit", "messages after seq 41, at most 500", SyncRequest(14, 7, 41, 500))
     yield v("history", "the newest messages before seq 42, at most 50", HistoryRequest(15, 7, 42, 50))
     yield v("read", "move the read marker", ReadRequest(16, 7, 42))
+    yield v(
+        "send_mentions",
+        "send a message mentioning two members (v1.1); a set, sent sorted",
+        SendRequest(27, 7, "hi @bob @carol", "c27", frozenset({ID_MAX, 3})),
+    )
+    yield v("ack", "this device holds the channel's messages up to seq 42 (v1.1)", AckRequest(28, 7, 42))
+    yield v("notify", "push only mentions from this channel, for good (v1.1)", NotifyRequest(29, 7, NotifyLevel.MENTIONS))
+    yield v(
+        "notify_until",
+        "no push from this channel until a time in ms (v1.1)",
+        NotifyRequest(33, ID_MAX, NotifyLevel.NONE, TS),
+    )
     yield v("typing", "tell the channel this user is typing", TypingRequest(17, 7))
     yield v(
         "presence",
         "presence of users; a set, sent sorted",
         PresenceRequest(18, frozenset({ID_1, ID_MAX, ID_2_53_PLUS_1})),
     )
-    target = PushTarget("webpush", "https://push.example/send/abc", (("p256dh", "BPub"), ("auth", "c2Vj")))
+    target = PushTarget.webpush("https://push.example/send/abc", "BPub", "c2Vj")
     yield v(
         "push",
         "set a Web Push target; provider fields beside kind and endpoint, sorted by name",
         PushRequest(19, target),
+    )
+    yield v(
+        "push_unifiedpush",
+        "set a UnifiedPush target (v1.1): Web Push's fields, the distributor's endpoint",
+        PushRequest(30, PushTarget.webpush("https://up.example/UP?token=abc", "BPub", "c2Vj", unified=True)),
+    )
+    yield v(
+        "push_fcm_preview",
+        "set an FCM target (v1.1): the endpoint is the registration token; asks for previews",
+        PushRequest(31, PushTarget.fcm("fcm-registration-token"), preview=True),
+    )
+    yield v(
+        "push_apns",
+        "set an APNs target (v1.1): the device token, a topic, the sandbox flag (a boolean)",
+        PushRequest(32, PushTarget.apns("a1b2c3", topic="chat.example.app", sandbox=True)),
     )
     yield v("push_remove", "remove the device's push target: a nil endpoint", PushRequest(20, None))
     yield v("devices", "the account's devices", DevicesRequest(21))
@@ -198,6 +229,7 @@ def _replies() -> Iterator[Vector]:
     v = Vector
     direct = ChannelInfo(7, ChannelKind.DIRECT, "", frozenset({ID_2_53_PLUS_1, ID_MAX}), 42, 40)
     group = ChannelInfo(ID_MAX, ChannelKind.GROUP, GROUP_NAME, frozenset({1, 2, 3}), 0, 0)
+    muted = ChannelInfo(9, ChannelKind.GROUP, "muted", frozenset({1, 2}), 3, 3, NotifyLevel.NONE)
     yield v("ok_register", "the new user's id", Ok(1, UserResult(ID_2_53_PLUS_1)), "register")
     yield v(
         "ok_login",
@@ -231,6 +263,12 @@ def _replies() -> Iterator[Vector]:
         Ok(10, ChannelsResult((group,), more=True)),
         "channels_page",
     )
+    yield v(
+        "ok_channels_notify",
+        "a channel whose notify level is set says it (v1.1); the others leave it out",
+        Ok(9, ChannelsResult((direct, muted))),
+        "channels",
+    )
     yield v("ok_send", "where the message was stored", Ok(11, SendResult(7, 42, TS)), "send")
     yield v(
         "ok_sync",
@@ -245,6 +283,13 @@ def _replies() -> Iterator[Vector]:
         "history",
     )
     yield v("ok_read", "a bare ok", Ok(16), "read")
+    yield v("ok_push", "a target stored; no preview key: a bare ok", Ok(19, PushResult()), "push")
+    yield v(
+        "ok_push_key",
+        "an FCM target that asked for previews: its key, given this once (v1.1)",
+        Ok(31, PushResult("q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA")),
+        "push_fcm_preview",
+    )
     yield v(
         "ok_presence",
         "one entry per asked user; offline and last 0 for a stranger",

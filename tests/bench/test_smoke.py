@@ -25,7 +25,9 @@ from ..operator.chatnode import REPO, environment
 CHATBENCH = REPO / "bin" / "chatbench"
 #: The scenarios measured against the baseline server too.
 COMPARED_SCENARIOS = ("pingpong", "throughput", "fanout", "idle", "storm")
-WEBSOCKET_SCENARIOS = (*COMPARED_SCENARIOS, "abuse")
+#: The scenarios on nodes of their own, with no baseline run.
+UNCOMPARED_SCENARIOS = ("abuse", "push")
+WEBSOCKET_SCENARIOS = (*COMPARED_SCENARIOS, *UNCOMPARED_SCENARIOS)
 PLOTS = ("latency-cdf.png", "throughput.png", "idle.png", "abuse.png")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 #: abuse's sub-runs, and the size field that says how many hostile clients each one runs.
@@ -85,7 +87,7 @@ def test_every_scenario_ran_on_the_embedded_store_without_error(document: dict[s
         assert report["store"] == "embedded"
         assert report["error"] is None, report["error"]
         assert report["node"] is not None
-        assert (report["echo"] is None) == (report["scenario"] == "abuse")
+        assert (report["echo"] is None) == (report["scenario"] in UNCOMPARED_SCENARIOS)
 
 
 @pytest.mark.parametrize("name", COMPARED_SCENARIOS)
@@ -159,6 +161,25 @@ def test_the_plots_are_pngs_and_the_table_is_printed(run: Run) -> None:
         assert (out / name).read_bytes()[:8] == PNG_MAGIC, name
     for name in COMPARED_SCENARIOS:
         assert f"\n{name} " in finished.stdout
+
+
+# -- push -------------------------------------------------------------------------------
+
+
+def test_push_got_every_push_of_every_round_and_measured_the_outage(document: dict[str, Any]) -> None:
+    report = _scenario(document, "push")
+    params, side = report["params"], report["node"]
+    assert side["counts"]["pushes"] == params["recipients"] * params["rounds"]
+    assert side["counts"]["missing"] == 0 and side["counts"]["errors"] == 0
+    assert side["counts"]["outage_sent"] == params["recipients"] * params["outage_messages"]
+    metrics = {metric["key"]: metric for metric in report["metrics"]}
+    for key, metric in metrics.items():
+        assert metric["echo"] is None and metric["ratio"] is None
+        if key != "outage_rss_growth_mb":
+            assert _positive(metric["node"]), metric
+    assert metrics["latency_p50"]["node"] <= metrics["latency_p99"]["node"] <= metrics["latency_max"]["node"]
+    assert math.isfinite(metrics["outage_rss_growth_mb"]["node"])
+    assert side["cdf_ms"] == sorted(side["cdf_ms"])
 
 
 # -- abuse ------------------------------------------------------------------------------

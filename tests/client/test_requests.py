@@ -16,6 +16,7 @@ from client import ChannelInfo, ChannelKind, DeviceInfo, LoginResult, Message, P
 from client._api import UNSENT
 from client._connection import read_frame
 from protocol import (
+    AckRequest,
     AuthRequest,
     AuthResult,
     ChannelsRequest,
@@ -33,6 +34,7 @@ from protocol import (
     PingRequest,
     PresenceRequest,
     PresenceResult,
+    NotifyRequest,
     PushRequest,
     PushTarget,
     ReadRequest,
@@ -86,7 +88,7 @@ def test_an_absent_page_limit_is_left_out_so_the_node_uses_its_default() -> None
 
 
 def test_push_flattens_provider_fields_and_sends_nil_endpoint_to_remove() -> None:
-    target = PushTarget("webpush", "https://push.example/x", {"p256dh": "k", "auth": "a"}.items())
+    target = PushTarget.webpush("https://push.example/x", "k", "a")
     assert frame(PushRequest(UNSENT, target), 1) == {
         "t": "push",
         "id": 1,
@@ -98,6 +100,11 @@ def test_push_flattens_provider_fields_and_sends_nil_endpoint_to_remove() -> Non
     assert frame(PushRequest(UNSENT, None), 2) == {"t": "push", "id": 2, "endpoint": None}
     with pytest.raises(ValueError, match="id"):
         PushTarget("apns", "x", {"id": "1"}.items())
+
+
+def test_mentions_are_sent_sorted_and_left_out_when_there_are_none() -> None:
+    assert frame(SendRequest(UNSENT, 3, "hi", "c", [9, 4]), 1)["mentions"] == [4, 9]
+    assert "mentions" not in frame(SendRequest(UNSENT, 3, "hi", "c"), 1)
 
 
 def test_secrets_stay_out_of_reprs() -> None:
@@ -119,7 +126,11 @@ def test_secrets_stay_out_of_reprs() -> None:
         lambda: GroupRequest(UNSENT, "g", [1, -2]),
         lambda: InviteRequest(UNSENT, 1, ["2"]),
         lambda: LookupRequest(UNSENT, 7),
-        lambda: PushTarget("webpush", "https://x", {"auth": 5}.items()),
+        lambda: PushTarget("webpush", "https://x", {"auth": 5, "p256dh": "k"}.items()),
+        lambda: PushTarget.apns("t", topic=5),
+        lambda: NotifyRequest(UNSENT, 1, "mute"),
+        lambda: AckRequest(UNSENT, 1, -1),
+        lambda: SendRequest(UNSENT, 1, "x", "c", [0]),
         lambda: PushTarget("webpush", None, ()),
     ],
 )
@@ -133,7 +144,7 @@ def test_only_requests_that_can_be_repeated_safely_are_idempotent() -> None:
     assert repeatable == {
         "AuthRequest", "DevicesRequest", "LookupRequest", "DirectRequest", "ChannelsRequest", "SendRequest",
         "SyncRequest", "HistoryRequest", "ReadRequest", "PresenceRequest", "PushRequest", "PingRequest",
-        "BlockRequest", "UnblockRequest", "BlockedRequest",
+        "BlockRequest", "UnblockRequest", "BlockedRequest", "AckRequest", "NotifyRequest",
     }  # fmt: skip
 
 

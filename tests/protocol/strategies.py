@@ -7,6 +7,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from protocol import (
+    AckRequest,
     AuthRequest,
     AuthResult,
     BlockedRequest,
@@ -35,13 +36,17 @@ from protocol import (
     LookupRequest,
     Message,
     MsgEvent,
+    NotifyLevel,
+    NotifyRequest,
     Ok,
     PageResult,
     PingRequest,
     PresenceEvent,
     PresenceRequest,
     PresenceResult,
+    PushKind,
     PushRequest,
+    PushResult,
     PushTarget,
     ReadRequest,
     Request,
@@ -88,16 +93,19 @@ channel_infos = st.builds(
     members=id_sets,
     last=seqs,
     read=seqs,
+    notify=st.none() | st.sampled_from(NotifyLevel),
 )
 
-_RESERVED = {"t", "id", "kind", "endpoint"}
-push_targets = st.builds(
-    PushTarget,
-    kind=st.from_regex(r"[a-z0-9_-]{1,32}", fullmatch=True),
-    endpoint=st.text(min_size=1, max_size=100),
-    fields=st.dictionaries(
-        st.text(max_size=10).filter(lambda key: key not in _RESERVED), texts, max_size=16
-    ).map(lambda fields: tuple(fields.items())),
+provider_texts = st.text(min_size=1, max_size=40)
+endpoints = st.text(min_size=1, max_size=100)
+push_targets = st.one_of(
+    st.builds(PushTarget.webpush, endpoints, provider_texts, provider_texts, unified=st.booleans()),
+    st.builds(PushTarget.fcm, endpoints),
+    st.builds(
+        PushTarget.apns, endpoints, topic=st.none() | provider_texts, sandbox=st.booleans()
+    ),
+    # sandbox said explicitly false is kept as said
+    st.builds(PushTarget, st.just(PushKind.APNS), endpoints, st.just((("sandbox", False),))),
 )
 
 requests = st.one_of(
@@ -112,15 +120,18 @@ requests = st.one_of(
     st.builds(LeaveRequest, request_ids, ids),
     st.builds(ChannelsRequest, request_ids, seqs, st.integers(1, 500)),
     st.builds(
-        SendRequest, request_ids, ids, st.text(max_size=200), st.text(min_size=1, max_size=64)
+        SendRequest, request_ids, ids, st.text(max_size=200), st.text(min_size=1, max_size=64), id_sets
     ),
     # A limit of None is the server's default: what a client sends without one.
     st.builds(SyncRequest, request_ids, ids, seqs, st.none() | st.integers(1, 500)),
     st.builds(HistoryRequest, request_ids, ids, seqs, st.none() | st.integers(1, 500)),
     st.builds(ReadRequest, request_ids, ids, seqs),
+    st.builds(AckRequest, request_ids, ids, seqs),
+    st.builds(NotifyRequest, request_ids, ids, st.sampled_from(NotifyLevel), st.none() | seqs),
     st.builds(TypingRequest, request_ids, ids),
     st.builds(PresenceRequest, request_ids, id_sets),
-    st.builds(PushRequest, request_ids, st.none() | push_targets),
+    st.builds(PushRequest, request_ids, st.none()),
+    st.builds(PushRequest, request_ids, push_targets, st.booleans()),
     st.builds(DevicesRequest, request_ids),
     st.builds(RevokeRequest, request_ids, ids),
     st.builds(LogoutRequest, request_ids),
@@ -143,6 +154,7 @@ result_values: dict[type[Any], st.SearchStrategy[Any]] = {
         DevicesResult, st.lists(st.builds(DeviceInfo, ids, texts, seqs), max_size=5)
     ),
     UsersResult: st.builds(UsersResult, id_sets),
+    PushResult: st.builds(PushResult, st.none() | st.text(min_size=1, max_size=64)),
 }
 results = st.one_of(st.none(), *result_values.values())
 oks = st.builds(Ok, request_ids, results)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgpack
 import pytest
 from hypothesis import given, settings
@@ -139,7 +141,7 @@ def test_sets_go_out_sorted_so_equal_values_are_equal_bytes() -> None:
 
 
 def test_push_targets_write_their_provider_fields_at_the_top_level() -> None:
-    request = PushRequest(3, PushTarget("webpush", "https://x", (("p256dh", "k"), ("auth", "a"))))
+    request = PushRequest(3, PushTarget.webpush("https://x", "k", "a"))
     assert msgpack.unpackb(encode(request)) == {
         "t": "push",
         "id": 3,
@@ -151,10 +153,25 @@ def test_push_targets_write_their_provider_fields_at_the_top_level() -> None:
     assert msgpack.unpackb(encode(PushRequest(4, None))) == {"t": "push", "id": 4, "endpoint": None}
 
 
-def test_provider_fields_cannot_shadow_the_requests_own_keys() -> None:
-    for key in ("t", "id", "kind", "endpoint"):
-        with pytest.raises(ValueError):
-            PushTarget("webpush", "https://x", ((key, "v"),))
+def test_a_push_asking_for_previews_says_so_and_otherwise_leaves_it_out() -> None:
+    asking = msgpack.unpackb(encode(PushRequest(3, PushTarget.apns("t", sandbox=True), preview=True)))
+    assert asking == {"t": "push", "id": 3, "kind": "apns", "endpoint": "t", "sandbox": True, "preview": True}
+    assert "preview" not in msgpack.unpackb(encode(PushRequest(3, PushTarget.fcm("t"))))
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: PushTarget("webpush", "https://x", (("auth", "a"),)),  # p256dh missing
+        lambda: PushTarget("fcm", "t", (("topic", "x"),)),  # not an fcm field
+        lambda: PushTarget("apns", "t", (("sandbox", "yes"),)),  # a bool
+        lambda: PushTarget("apns", "t", (("kind", "x"),)),
+        lambda: PushTarget("gcm", "t"),
+    ],
+)
+def test_a_target_holds_exactly_its_kinds_fields(make: Any) -> None:
+    with pytest.raises((ValueError, TypeError)):
+        make()
 
 
 # -- pages cut to fit one message ---------------------------------------------------

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from protocol import (
+    AckRequest,
     AuthRequest,
     ChannelsRequest,
     DevicesRequest,
@@ -22,6 +23,8 @@ from protocol import (
     LoginRequest,
     LogoutRequest,
     LookupRequest,
+    NotifyLevel,
+    NotifyRequest,
     Ok,
     PresenceRequest,
     ProtocolSession,
@@ -337,10 +340,34 @@ def test_push_sets_a_target_with_its_provider_fields() -> None:
     request = after_auth(
         "push", kind="webpush", endpoint="https://push.example/abc", p256dh="key", auth="secret"
     )
-    target = PushTarget(
-        "webpush", "https://push.example/abc", (("auth", "secret"), ("p256dh", "key"))
-    )
-    assert request == PushRequest(7, target)
+    assert request == PushRequest(7, PushTarget.webpush("https://push.example/abc", "key", "secret"))
+
+
+@pytest.mark.parametrize(
+    ("fields", "target"),
+    [
+        ({"kind": "unifiedpush", "endpoint": "https://up.example/x", "p256dh": "k", "auth": "a"},
+         PushTarget.webpush("https://up.example/x", "k", "a", unified=True)),
+        ({"kind": "fcm", "endpoint": "registration-token"}, PushTarget.fcm("registration-token")),
+        ({"kind": "apns", "endpoint": "device-token"}, PushTarget.apns("device-token")),
+        ({"kind": "apns", "endpoint": "t", "topic": "app.chat", "sandbox": True},
+         PushTarget.apns("t", topic="app.chat", sandbox=True)),
+    ],
+)
+def test_push_reads_the_fields_of_each_kind(fields: dict[str, Any], target: PushTarget) -> None:
+    assert after_auth("push", **fields) == PushRequest(7, target)
+
+
+def test_push_keeps_only_the_kinds_own_fields() -> None:
+    # Unknown fields are ignored, as everywhere: a later version may add some.
+    request = after_auth("push", kind="fcm", endpoint="token", p256dh="k", extra="x")
+    assert request == PushRequest(7, PushTarget.fcm("token"))
+
+
+def test_push_may_ask_for_previews() -> None:
+    request = after_auth("push", kind="fcm", endpoint="token", preview=True)
+    assert request == PushRequest(7, PushTarget.fcm("token"), preview=True)
+    assert after_auth("push", kind="fcm", endpoint="token", preview="yes") is BAD
 
 
 def test_push_with_a_nil_endpoint_removes_the_target() -> None:
@@ -358,20 +385,79 @@ def test_push_with_a_nil_endpoint_removes_the_target() -> None:
         {"endpoint": "https://x"},
         {"kind": "Web Push", "endpoint": "https://x"},
         {"kind": "", "endpoint": "https://x"},
-        {"kind": "webpush", "endpoint": "https://x", "p256dh": 5},
-        {"kind": "webpush", "endpoint": "https://x", "p256dh": "k" * 4097},
-        {"kind": "webpush", "endpoint": "https://x", **{f"f{i}": "v" for i in range(17)}},
+        {"kind": "gcm", "endpoint": "https://x"},
+        {"kind": "webpush", "endpoint": "https://x", "auth": "a"},  # no p256dh
+        {"kind": "webpush", "endpoint": "https://x", "auth": "a", "p256dh": 5},
+        {"kind": "webpush", "endpoint": "https://x", "auth": "a", "p256dh": ""},
+        {"kind": "webpush", "endpoint": "https://x", "auth": "a", "p256dh": "k" * 4097},
+        {"kind": "webpush", "endpoint": "x" * 4097, "auth": "a", "p256dh": "k"},
+        {"kind": "apns", "endpoint": "t", "sandbox": "true"},
+        {"kind": "apns", "endpoint": "t", "sandbox": 1},
+        {"kind": "apns", "endpoint": "t", "topic": 5},
     ],
 )
 def test_push_refuses_malformed_targets_as_bad_request(fields: dict[str, Any]) -> None:
     assert after_auth("push", **fields) is BAD
 
 
-def test_push_accepts_up_to_16_provider_fields() -> None:
-    fields = {f"f{i}": "v" for i in range(16)}
-    request = after_auth("push", kind="apns", endpoint="device-token", **fields)
-    assert isinstance(request, PushRequest) and request.target is not None
-    assert len(request.target.fields) == 16
+def test_push_names_the_known_kinds_for_an_unknown_one() -> None:
+    [out] = receive(
+        authenticate(ProtocolSession(now=0.0)), {"t": "push", "id": 7, "kind": "gcm", "endpoint": "x"}
+    )
+    assert isinstance(out, Err) and out.msg == "kind must be one of apns, fcm, unifiedpush, webpush"
+
+
+# -- v1.1: ack, notify, mentions ------------------------------------------------------
+
+
+def test_ack_names_a_channel_and_a_seq() -> None:
+    assert after_auth("ack", channel=9, seq=4) == AckRequest(7, 9, 4)
+    assert after_auth("ack", channel=9) is BAD
+    assert after_auth("ack", channel=0, seq=4) is BAD
+    assert after_auth("ack", channel=9, seq=-1) is BAD
+
+
+def test_ack_needs_authentication() -> None:
+    assert before_auth("ack", channel=9, seq=4) is ErrorCode.UNAUTHENTICATED
+
+
+@pytest.mark.parametrize("level", list(NotifyLevel))
+def test_notify_takes_each_level_with_an_optional_until(level: NotifyLevel) -> None:
+    assert after_auth("notify", channel=9, level=str(level)) == NotifyRequest(7, 9, level)
+    assert after_auth("notify", channel=9, level=str(level), until=5) == NotifyRequest(7, 9, level, 5)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [{}, {"level": "mute"}, {"level": "ALL"}, {"level": 1}, {"level": "none", "until": -1},
+     {"level": "none", "until": "soon"}, {"level": "none", "until": MAX + 1}],
+)
+def test_notify_refuses_other_levels_and_untils(fields: dict[str, Any]) -> None:
+    assert after_auth("notify", channel=9, **fields) is BAD
+
+
+def test_notify_names_the_levels_for_an_unknown_one() -> None:
+    [out] = receive(
+        authenticate(ProtocolSession(now=0.0)), {"t": "notify", "id": 7, "channel": 9, "level": "mute"}
+    )
+    assert isinstance(out, Err) and out.msg == "level must be one of all, mentions, none"
+
+
+def test_send_may_mention_users() -> None:
+    request = after_auth("send", channel=9, body="hi @a", cid="c", mentions=[3, 4, 3])
+    assert request == SendRequest(7, 9, "hi @a", "c", frozenset({3, 4}))
+    assert after_auth("send", channel=9, body="hi", cid="c") == SendRequest(7, 9, "hi", "c")
+
+
+@pytest.mark.parametrize("mentions", [[0], [-1], ["3"], 3, [MAX + 1]])
+def test_send_refuses_mentions_that_are_not_user_ids(mentions: object) -> None:
+    assert after_auth("send", channel=9, body="hi", cid="c", mentions=mentions) is BAD
+
+
+def test_send_mentions_are_bounded_by_the_group_size() -> None:
+    limits = Limits(max_group_members=5)
+    assert isinstance(after_auth("send", limits, channel=9, body="", cid="c", mentions=[1, 2, 3, 4, 5]), SendRequest)
+    assert after_auth("send", limits, channel=9, body="", cid="c", mentions=[1, 2, 3, 4, 5, 6]) is BAD
 
 
 # -- the envelope: t and id -----------------------------------------------------

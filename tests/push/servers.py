@@ -42,12 +42,14 @@ PATIENCE = 60.0
 
 @frozen
 class Answer:
-    """One scripted answer; `hang` never answers (a provider that stopped responding)."""
+    """One scripted answer; `hang` never answers (a provider that stopped responding), and
+    one with `after` answers once that event is set (a request the test holds in flight)."""
 
     status: int
     headers: tuple[tuple[str, str], ...] = ()
     body: bytes = b""
     hang: bool = False
+    after: trio.Event | None = field(default=None, eq=False)
 
 
 HANG = Answer(0, hang=True)
@@ -136,6 +138,8 @@ class LocalProvider:
         self._record(Received(path, headers, message, error, trio.current_time(), scope["http_version"]))
         if answer.hang:
             await trio.sleep_forever()
+        if answer.after is not None:
+            await answer.after.wait()
         await respond(send, answer)
 
 

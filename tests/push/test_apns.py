@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from push import Failure, Notification, Preview, PushKind, Target, Urgency, new_preview_key, open_preview
+from protocol import PushKind
+from push import Failure, Notification, Preview, Target, Urgency, new_preview_key, open_preview
 
 from .conftest import Providers
 from .servers import Answer, apns_error

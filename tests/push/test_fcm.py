@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from push import Failure, Notification, Preview, PushKind, Target, Urgency, new_preview_key, open_preview
+from protocol import PushKind
+from push import Failure, Notification, Preview, Target, Urgency, new_preview_key, open_preview
 
 from .conftest import Providers
 from .servers import Answer, fcm_error

@@ -10,7 +10,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from push import ApnsConfig, Failure, FcmConfig, Notification, PushConfig, Pusher, PushKind, Target, TargetError, VapidConfig
+from protocol import PushKind
+from push import ApnsConfig, Failure, FcmConfig, Notification, PushConfig, Pusher, Target, TargetError, VapidConfig
 from push._apns import ProviderToken
 from push._crypto import b64url
 from push._apns import outcome as apns_outcome

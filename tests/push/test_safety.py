@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from push import PushKind, Target, TargetError, check_target, public_address
+from protocol import PushKind
+from push import Target, TargetError, check_target, public_address
 from push._crypto import b64url
 
 from .keys import private_point

@@ -9,7 +9,8 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from push import Failure, Notification, Preview, PushKind, Target
+from protocol import PushKind
+from push import Failure, Notification, Preview, Target
 from push._crypto import b64url
 
 from .conftest import Providers

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 import trio
 
-from push import Failure, Notification, Preview, Pusher, PushKind, Target, Urgency
+from protocol import PushKind
+from push import Failure, Notification, Preview, Pusher, Target, Urgency
 
 from .conftest import Providers
 from .servers import HANG, PATIENCE, Answer, Subscriber

@@ -1,6 +1,7 @@
-"""The Store contract for accounts, devices, push, channels, markers and nodes.
+"""The Store contract for accounts, devices, channels, markers and nodes.
 
-Runs on every store (see conftest.py). Messages and fencing are in
+Runs on every store (see conftest.py). Push targets, notify levels and
+unread counts are in test_contract_push.py, messages and fencing in
 test_contract_messages.py, the model-based check in test_contract_model.py.
 """
 
@@ -229,28 +230,6 @@ async def test_revoking_an_unknown_device_is_false(store: Store) -> None:
     # Someone else's device id is unknown for this user.
     assert await store.revoke_device(new_id(), device.device) is False
     assert await store.device_by_token(token_hash(token)) == device
-
-
-# -- push targets -------------------------------------------------------------------
-
-
-async def test_push_targets_are_set_replaced_and_removed_per_device(store: Store) -> None:
-    user, phone, laptop = new_id(), new_id(), new_id()
-    web = PushTarget("webpush", "https://push.example/v1/abc", (("auth", "k1"), ("p256dh", "k2")))
-    apns = PushTarget("apns", "apns-device-token")
-    fcm = PushTarget("fcm", "fcm-registration-id")
-
-    await store.set_push_target(user, laptop, web)
-    assert await store.push_targets(user) == {laptop: web}
-    await store.set_push_target(user, phone, apns)
-    assert await store.push_targets(user) == {laptop: web, phone: apns}
-    await store.set_push_target(user, phone, fcm)
-    assert await store.push_targets(user) == {laptop: web, phone: fcm}
-    await store.set_push_target(user, laptop, None)
-    assert await store.push_targets(user) == {phone: fcm}
-    await store.set_push_target(user, laptop, None)
-    assert await store.push_targets(user) == {phone: fcm}
-    assert await store.push_targets(new_id()) == {}
 
 
 # -- channels and membership --------------------------------------------------------

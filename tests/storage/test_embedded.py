@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from storage import EmbeddedStore, StoreError, Unavailable
+from protocol import NotifyLevel
+from storage import EmbeddedStore, Notify, PushTarget, StoreError, Unavailable
+from storage._embedded_schema import SCHEMA_VERSION
 
 from .fresh import append, message, new_id, new_name, new_user
 
@@ -36,16 +38,31 @@ async def test_a_database_of_a_newer_schema_is_refused(tmp_path: Path) -> None:
         await EmbeddedStore.open(path)
 
 
+#: What takes a file of each schema version back to the one before.
+_DOWNGRADES = {
+    2: ["DROP TABLE blocks"],
+    3: ["DROP TABLE notify_levels"]
+    + [f"ALTER TABLE push_targets DROP COLUMN {column}" for column in ("registered", "preview", "preview_key")],
+}
+
+
+def as_release(path: Path, version: int) -> None:
+    """Make a file of this schema into one as the release of schema `version` left it."""
+    with sqlite3.connect(path) as db:
+        for undone in range(SCHEMA_VERSION, version, -1):
+            for statement in _DOWNGRADES[undone]:
+                db.execute(statement)
+        db.execute(f"PRAGMA user_version = {version}")
+    db.close()
+
+
 async def test_a_database_of_the_first_schema_is_upgraded_and_keeps_its_rows(tmp_path: Path) -> None:
     path = tmp_path / "chat.db"
     user = new_user()
     store = await EmbeddedStore.open(path)
     await store.create_user(user)
     await store.aclose()
-    with sqlite3.connect(path) as db:  # as the first release left it
-        db.execute("DROP TABLE blocks")
-        db.execute("PRAGMA user_version = 1")
-    db.close()
+    as_release(path, 1)
     store = await EmbeddedStore.open(path)
     try:
         assert await store.get_user(user.user) == user
@@ -55,8 +72,29 @@ async def test_a_database_of_the_first_schema_is_upgraded_and_keeps_its_rows(tmp
     finally:
         await store.aclose()
     with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone() == (2,)
+        assert db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
     db.close()
+
+
+async def test_a_database_of_the_second_schema_gets_registration_times_and_notify_levels(tmp_path: Path) -> None:
+    path = tmp_path / "chat.db"
+    store = await EmbeddedStore.open(path)
+    await store.aclose()
+    user, device, channel = new_id(), new_id(), new_id()
+    as_release(path, 2)
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "INSERT INTO push_targets (user, device, kind, endpoint, fields) VALUES (?, ?, 'fcm', 'token', '[]')",
+            (user, device),
+        )
+    db.close()
+    store = await EmbeddedStore.open(path)
+    try:
+        assert await store.push_targets(user) == {device: PushTarget("fcm", "token", (), 0)}
+        await store.set_notify(user, channel, Notify(NotifyLevel.NONE))
+        assert await store.notify_levels(user) == {channel: Notify(NotifyLevel.NONE)}
+    finally:
+        await store.aclose()
 
 
 async def test_a_file_locked_by_another_process_is_unavailable_until_released(

@@ -7,12 +7,13 @@ and the messages row holds none (not even a null: the cell is never written).
 
 from __future__ import annotations
 
+import re
 from functools import partial
 from typing import Any
 
 import trio
 
-from storage import ScyllaCluster, ScyllaStore
+from storage import PushTarget, ScyllaCluster, ScyllaStore
 from storage._cql_schema import schema_statements
 
 from .fresh import append, message, new_id
@@ -129,16 +130,27 @@ async def test_a_big_row_without_a_size_counts_as_the_largest_body(scylla_cluste
     assert await store.read_range(channel, 0, 2, 10) == written
 
 
-async def test_schema_adds_the_size_column_to_a_keyspace_made_before_it(
+async def test_schema_adds_the_columns_of_later_releases_to_a_keyspace_made_before_them(
     scylla_cluster: ScyllaCluster, cql_contact_points: list[tuple[str, int]]
 ) -> None:
     keyspace = f"chat_old_{new_id() % 10**9}"
     current = schema_statements(keyspace, "datacenter1", 1)
-    earlier = [statement.replace(", size int", "") for statement in current]
-    assert earlier != current, "the messages table of the earlier release had no size"
+    earlier = [
+        re.sub(r", registered bigint,\s+preview boolean, preview_key blob", "", statement.replace(", size int", ""))
+        for statement in current
+    ]
+    assert sum(a != b for a, b in zip(earlier, current)) == 2, "no size in messages, no registration in push_targets"
     session = scylla_cluster.session
     for statement in earlier:
         await trio.to_thread.run_sync(session.execute, statement)
+    user, device = new_id(), new_id()
+    await cql(
+        scylla_cluster,
+        f"INSERT INTO {keyspace}.push_targets (user, device, kind, endpoint, fields)"
+        " VALUES (%s, %s, 'fcm', 'token', []) USING TIMESTAMP 1700000000123456",
+        user,
+        device,
+    )
     try:
         upgraded = await trio.to_thread.run_sync(
             partial(ScyllaCluster.connect, cql_contact_points, keyspace, replication_factor=1, create_schema=True)
@@ -153,6 +165,11 @@ async def test_schema_adds_the_size_column_to_a_keyspace_made_before_it(
             assert await cql(
                 upgraded, "SELECT size FROM messages WHERE channel = %s AND bucket = 0", channel
             ) == [(5000,)]
+            # A target stored before registration times were: its write's ms is its time.
+            old = PushTarget("fcm", "token", (), 1_700_000_000_123)
+            assert await store.push_targets(user) == {device: old}
+            await store.remove_push_target(user, device, old.registered)
+            assert await store.push_targets(user) == {}
             # Again: nothing left to add, and no error for what is there.
             await trio.to_thread.run_sync(upgraded.create_schema)
         finally:

@@ -51,7 +51,8 @@ from ._report import MetricDef, Side
 from ._servers import Node, ServerFailed
 from ._stats import latency_summary, merged
 
-NodeStarter = Callable[[str], AbstractContextManager[Node]]
+#: Starts a fresh node for one (sub-)run: `nodes(name, flags)`, flags beside the store's.
+NodeStarter = Callable[[str, Sequence[str]], AbstractContextManager[Node]]
 
 #: Seconds between two looks at the node (alive? its RSS?) during the window.
 WATCH_EVERY = 0.1
@@ -60,7 +61,7 @@ MIB = 2**20
 
 @frozen
 class SubRunKind:
-    """A scenario of sub-runs, each on a node it starts itself (`nodes(name)`), with no baseline run: abuse."""
+    """A scenario on nodes it starts itself (`nodes(name, flags)`), with no baseline run: abuse, push."""
 
     name: str
     label: str
@@ -257,7 +258,7 @@ def _sub_run(
     outcome, why = "completed", ""
     ctx.bar.phase(f"{ctx.name}: starting a node")
     try:
-        with nodes(ctx.name) as node:
+        with nodes(ctx.name, ()) as node:
             try:
                 _attacked(ctx, node, params, cast, part, index, deadline, memory, side)
             except (WorkerFailed, _NodeGone, OSError):

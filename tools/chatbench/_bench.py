@@ -16,7 +16,7 @@ import json
 import os
 import secrets
 import traceback
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime, timezone
 from functools import partial
@@ -35,6 +35,7 @@ from ._params import Params, Runtime
 from ._plots import draw_all
 from ._profile import Profiler
 from ._progress import ProgressBar
+from ._push import PUSH
 from ._report import ScenarioReport, format_rst, format_table
 from ._runtime import run_runtime
 from ._servers import (
@@ -56,7 +57,7 @@ RESULTS = "results.json"
 RESULTS_RST = "results.rst"  # the tables of docs/benchmarks.rst
 
 #: Every scenario that speaks WebSocket to a node, in the order they run.
-SCENARIO_KINDS: dict[str, Kind | SubRunKind] = {**KINDS, ABUSE.name: ABUSE}
+SCENARIO_KINDS: dict[str, Kind | SubRunKind] = {**KINDS, ABUSE.name: ABUSE, PUSH.name: PUSH}
 
 
 @frozen
@@ -180,13 +181,13 @@ def _embedded_store(directory: Path) -> Iterator[EmbeddedSpec]:
 
 
 @contextmanager
-def _node(spec: StoreSpec | None, settings: Settings, flags: list[str], name: str) -> Iterator[Node]:
+def _node(spec: StoreSpec | None, settings: Settings, name: str, flags: Sequence[str]) -> Iterator[Node]:
     """A fresh node on `spec` for one run (logs/NAME.log), or the one at --url."""
     if spec is None:
         assert settings.url is not None
         yield GivenNode(settings.url, settings.node_pid)
         return
-    with running("chatnode", node_command(spec, flags), settings.out / "logs" / f"{name}.log") as node:
+    with running("chatnode", node_command(spec, list(flags)), settings.out / "logs" / f"{name}.log") as node:
         yield node
 
 
@@ -203,10 +204,10 @@ def _scenario(
         accounts = source.accounts(count, kind.label, lambda done, _total: ctx.bar.update(done))
         ctx.name = f"{name}-{store}-node"
         if isinstance(kind, SubRunKind):
-            # The node's own limits: what abuse measures includes them.
-            report.node = kind.run(ctx, partial(_node, spec, settings, []), params, accounts)
+            # Its own flags only (abuse: none, the node's limits are part of what it measures).
+            report.node = kind.run(ctx, partial(_node, spec, settings), params, accounts)
         else:
-            with _node(spec, settings, [*SEND_LIMIT_FLAGS, *PEER_LIMIT_FLAGS, *kind.node_flags(params)], ctx.name) as node:
+            with _node(spec, settings, ctx.name, [*SEND_LIMIT_FLAGS, *PEER_LIMIT_FLAGS, *kind.node_flags(params)]) as node:
                 report.node = kind.run(ctx, Endpoint(node.url, node.pid), True, params, accounts)
                 node.check_alive()
             ctx.name = f"{name}-{store}-echo"

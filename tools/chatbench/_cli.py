@@ -20,8 +20,9 @@ examples:
   chatbench pingpong fanout --set fanout.senders=5
   chatbench throughput --url ws://host:8765/v1   a node that is already running (accounts via register/login)
   chatbench abuse --set abuse.guessers=50        innocent pairs alone, then beside each kind of hostile client
+  chatbench push --set push.recipients=500       offline recipients with Web Push targets on a local push service
 
-Every scenario but abuse also runs, in the same invocation and with the same
+Every scenario but abuse and push also runs, in the same invocation and with the same
 load generator, against a bare trio-websocket server; its report gives the
 ratio node / echo for every number. abuse compares the innocent pairs beside
 hostile clients with the same pairs alone. Results go to OUT/results.json,

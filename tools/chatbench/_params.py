@@ -95,13 +95,32 @@ class Abuse:
 
 
 @frozen
+class Push:
+    """push: `recipients` offline devices with Web Push targets, each with a sender of its own.
+
+    After `warmup_rounds`, `rounds` measured rounds: every sender sends one
+    message and the round ends when the bench's push service has every
+    push, or after `round_timeout` seconds. Then the push service stops
+    answering for `outage` seconds, while each sender sends `outage_messages`.
+    """
+
+    recipients: int
+    rounds: int
+    warmup_rounds: int
+    outage: float
+    outage_messages: int
+    round_timeout: float = 30.0
+    body: int = 100
+
+
+@frozen
 class Runtime:
     """Arguments for `tools.runtime_benchmark.main`."""
 
     argv: tuple[str, ...]
 
 
-Params = Pairs | Fanout | Idle | Storm | Abuse | Runtime
+Params = Pairs | Fanout | Idle | Storm | Abuse | Push | Runtime
 
 
 SIZES: dict[str, dict[str, Params]] = {
@@ -118,6 +137,7 @@ SIZES: dict[str, dict[str, Params]] = {
             large_chars=20_000, map_senders=1, map_keys=2_000, guessers=2, flood=3, spammers=1, spam_groups=5,
             group_size=4, probe_interval=0.25,
         ),
+        "push": Push(recipients=5, rounds=3, warmup_rounds=1, outage=1.0, outage_messages=2),
         "runtime": Runtime(("--scale", "0.01", "--runs", "1")),
     },
     "quick": {
@@ -132,6 +152,8 @@ SIZES: dict[str, dict[str, Params]] = {
             large_chars=100_000, map_senders=5, map_keys=160_000, guessers=20, flood=20, spammers=1,
             spam_groups=800, group_size=100,
         ),
+        # The outage outlasts the pusher's 10 s request time-out: retries and a full queue show.
+        "push": Push(recipients=200, rounds=20, warmup_rounds=2, outage=15.0, outage_messages=10),
         "runtime": Runtime(("--scale", "0.2", "--runs", "2")),
     },
     "full": {
@@ -145,11 +167,12 @@ SIZES: dict[str, dict[str, Params]] = {
             large_chars=100_000, map_senders=5, map_keys=160_000, guessers=20, flood=20, spammers=1,
             spam_groups=800, group_size=100,
         ),
+        "push": Push(recipients=1000, rounds=30, warmup_rounds=3, outage=30.0, outage_messages=20),
         "runtime": Runtime(()),
     },
 }
 
-SCENARIOS = ("pingpong", "throughput", "fanout", "idle", "storm", "abuse", "runtime")
+SCENARIOS = ("pingpong", "throughput", "fanout", "idle", "storm", "abuse", "push", "runtime")
 
 
 def params_for(size: str, overrides: list[str]) -> dict[str, Params]:

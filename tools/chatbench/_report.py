@@ -245,6 +245,11 @@ def describe_size(scenario: str, params: dict[str, Any]) -> str:
             return f"{params['devices']:,} devices"
         case "storm":
             return f"{params['devices']:,} devices, {params['missed']} missed each"
+        case "push":
+            return (
+                f"{params['recipients']:,} offline Web Push recipients, {params['rounds']} rounds of one message each;"
+                f" {params['outage']:g} s of push service outage"
+            )
         case "abuse":
             return (
                 f"{params['pairs']} innocent pairs at {1 / params['interval']:g} messages/s per sender beside each "

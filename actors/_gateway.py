@@ -113,6 +113,7 @@ class Gateway:
         page_reads: int,
         web_root: Path | None,
         http: HttpLimits,
+        vapid_key: bytes | None = None,
     ) -> None:
         self._services = services
         self._accounts = accounts
@@ -135,6 +136,7 @@ class Gateway:
             head_timeout=handshake_timeout,
             close_grace=close_grace,
             draining=lambda: self._listener.cancel_called,
+            vapid_key=vapid_key,
         )
         # Sessions running now: the connection limit counts them, drain and
         # the clock walk them.

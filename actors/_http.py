@@ -88,8 +88,10 @@ class HttpServer:
         head_timeout: float,
         close_grace: float,
         draining: Callable[[], bool],
+        vapid_key: bytes | None = None,
     ) -> None:
         self._root = web_root
+        self._vapid_key = vapid_key
         self._limits = limits
         self._head_timeout = head_timeout
         self._close_grace = close_grace
@@ -114,7 +116,7 @@ class HttpServer:
                 decision: Lookup | Answer = read
                 close = True
             else:
-                routed = route(read, web=self._root is not None)
+                routed = route(read, web=self._root is not None, vapid_key=self._vapid_key)
                 if isinstance(routed, OpenChat):
                     written_back = h11.Connection(h11.CLIENT).send(read)
                     assert written_back is not None

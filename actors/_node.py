@@ -27,6 +27,8 @@ serves again by itself as soon as the store answers.
 
 from __future__ import annotations
 
+import base64
+
 import logging
 import ssl
 import sys
@@ -185,6 +187,7 @@ class Node:
             close_grace=config.close_grace,
             page_reads=config.page_reads_per_connection,
             web_root=config.web_root,
+            vapid_key=None if config.push.vapid is None else base64.urlsafe_b64encode(config.push.vapid.public_key).rstrip(b"="),
             http=config.http,
         )
         self._started = clock_ms()

@@ -36,6 +36,10 @@ from attrs.validators import and_, ge, instance_of
 
 #: The WebSocket endpoint of the chat protocol.
 RESOURCE = "/v1"
+#: Where a web client reads the node's VAPID public key (base64url, the
+#: `applicationServerKey` of `pushManager.subscribe`): 404 when the node
+#: has no Web Push configured, which tells the client not to subscribe.
+VAPID_KEY_PATH = "/push/vapid-public-key"
 
 #: No inline script or style, nothing from another origin, and Trusted Types
 #: for every script sink: the one policy allowed, `chat-worker`, is the web
@@ -184,8 +188,11 @@ class Lookup:
 Route = OpenChat | Lookup | Answer
 
 
-def route(request: h11.Request, *, web: bool) -> Route:
-    """What to do with a request; `web` False: the node serves no files (`--no-web`)."""
+def route(request: h11.Request, *, web: bool, vapid_key: bytes | None = None) -> Route:
+    """What to do with a request; `web` False: the node serves no files (`--no-web`).
+
+    `vapid_key` is the node's Web Push public key, base64url (None: no Web Push).
+    """
     head = request.method == b"HEAD"
     if is_websocket_upgrade(request):
         return OpenChat() if request.target == RESOURCE.encode() else WRONG_RESOURCE.answer(head=False)
@@ -196,6 +203,8 @@ def route(request: h11.Request, *, web: bool) -> Route:
         return BAD_REQUEST.answer(head=head)
     if path == RESOURCE.encode():
         return UPGRADE_REQUIRED.answer(head=head)
+    if path == VAPID_KEY_PATH.encode():
+        return (NOT_FOUND if vapid_key is None else Page(200, vapid_key + b"\n")).answer(head=head)
     if not web:
         return NO_WEB.answer(head=head)
     parts = file_parts(path)

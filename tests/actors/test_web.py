@@ -106,6 +106,14 @@ def test_without_web_every_file_is_404_saying_so_and_v1_is_still_426() -> None:
     assert route(request("/", "POST"), web=False) == METHOD_NOT_ALLOWED.answer(head=False)
 
 
+def test_the_vapid_key_is_served_only_by_a_node_that_has_one_and_even_without_web_files() -> None:
+    key = request("/push/vapid-public-key")
+    assert route(key, web=True) == NOT_FOUND.answer(head=False)
+    served = route(key, web=False, vapid_key=b"BExample")
+    assert isinstance(served, Answer) and served.status == 200 and served.body == b"BExample\n"
+    assert route(request("/push/vapid-public-key", method="HEAD"), web=True, vapid_key=b"BExample").body == b""
+
+
 def test_a_file_request_is_a_lookup_with_its_validators() -> None:
     assert route(request("/"), web=True) == Lookup(("index.html",), False, ())
     assert route(request("/assets/app-1a2b.js?v=2", "HEAD"), web=True) == Lookup(("assets", "app-1a2b.js"), True, ())

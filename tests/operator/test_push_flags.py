@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
+import httpx
 import pytest
 import trio
 from cryptography.hazmat.primitives import serialization
@@ -38,6 +40,12 @@ async def test_serve_with_a_vapid_key_pushes_to_a_device_that_is_not_connected(
     ]  # fmt: skip
     async with serving_provider(provider, certificates) as provider.base_url, serving(flags, cwd=tmp_path) as node:
         assert LISTENING.fullmatch(node.stdout.lines[0])
+        # What a web client subscribes with: the key the pushes are signed by.
+        key_url = node.url.replace("ws://", "http://").replace("/v1", "/push/vapid-public-key")
+        async with httpx.AsyncClient() as http:
+            answer = await http.get(key_url)
+        assert answer.status_code == 200
+        assert base64.urlsafe_b64decode(answer.text.strip() + "==") == provider.application_server_key
         subscriber = provider.subscribe()
         async with Connection.open(node.url) as conn:
             bob = await conn.register("bob", PASSWORD)

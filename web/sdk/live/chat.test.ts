@@ -152,6 +152,30 @@ test('direct chat both ways between two SDK clients', async () => {
   bob.close();
 });
 
+test('every message delivered is acked, once per channel and turn, so the node pushes it to no one', async () => {
+  const [aliceName, bobName] = [await account(), await account()];
+  const acks: Record<string, unknown>[] = [];
+  const watching: Factory = (url) => {
+    const ws = webSocket(url);
+    const send = ws.send.bind(ws);
+    ws.send = (data) => {
+      const frame = decode(data, { useBigInt64: true }) as Record<string, unknown>;
+      if (frame['t'] === 'ack') acks.push(frame);
+      send(data);
+    };
+    return ws;
+  };
+  const [alice, bob] = [await connect(aliceName), await connect(bobName, { webSocket: watching })];
+  const channel = await alice.direct(await alice.lookup(bobName));
+  const toBob = next(bob, 'message');
+  const sent = await alice.send(channel, 'ack me');
+  await toBob;
+  for (let waited = 0; acks.length === 0 && waited < 5000; waited += 50) await new Promise((done) => setTimeout(done, 50));
+  assert.deepEqual(acks.map((ack) => [String(ack['channel']), Number(ack['seq'])]), [[channel, sent.seq]]);
+  alice.close();
+  bob.close();
+});
+
 test('a group: created with its members, every message reaches each of them', async () => {
   const names = [await account(), await account(), await account()];
   const [alice, bob, carol] = await Promise.all(names.map((name) => connect(name)));

@@ -90,6 +90,8 @@ export class ChatClient {
   private readonly settings: Settings;
   private readonly clock: Clock;
   private readonly tracker: CursorTracker;
+  /** Seqs delivered and not yet acked, by channel (see `acknowledge`). */
+  private readonly unacked = new Map<Id, number>();
   private readonly backoff: Backoff;
   private readonly presenceCache: PresenceCache;
   private readonly stream: EventStream;
@@ -592,6 +594,27 @@ export class ChatClient {
   private deliver(message: Extract<ChatEvent, { type: 'message' }>['message']): void {
     this.stream.emit({ type: 'message', message });
     this.tracker.delivered(message);
+    this.acknowledge(message.channel, message.seq);
+  }
+
+  /**
+   * Tell the node this device has `channel` up to `seq`, so it sends the
+   * device no push for it (a connected device that does not `ack` is pushed
+   * after the node's ack time-out). Coalesced: one `ack` per channel for all
+   * the messages delivered in one turn of the event loop; a lost one only
+   * means a push the device did not need.
+   */
+  private acknowledge(channel: Id, seq: number): void {
+    this.unacked.set(channel, Math.max(seq, this.unacked.get(channel) ?? 0));
+    if (this.unacked.size === 1) {
+      this.clock.setTimeout(() => {
+        const conn = this.conn;
+        const acks = [...this.unacked];
+        this.unacked.clear();
+        if (conn === null || conn.isClosed) return;
+        for (const [acked, upTo] of acks) void conn.request({ t: 'ack', channel: acked, seq: upTo }).catch(() => undefined);
+      }, 0);
+    }
   }
 
   /** Every event of the node, as it arrives, in order. */

@@ -11,6 +11,8 @@ import hashlib
 import subprocess
 from pathlib import Path
 
+from .npm import ensure_node_modules, node_binary
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -24,8 +26,9 @@ def _tree(root: Path) -> dict[str, str]:
 
 def test_committed_dist_is_a_fresh_build(tmp_path: Path) -> None:
     fresh = tmp_path / "dist"
+    ensure_node_modules()  # esbuild
     subprocess.run(
-        ["node", "web/build.mjs", "--out", str(fresh)], cwd=ROOT, check=True, capture_output=True, timeout=300
+        [node_binary(), "web/build.mjs", "--out", str(fresh)], cwd=ROOT, check=True, capture_output=True, timeout=300
     )
     committed, built = _tree(ROOT / "web" / "dist"), _tree(fresh)
     differing = sorted(name for name in committed.keys() | built.keys() if committed.get(name) != built.get(name))

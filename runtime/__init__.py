@@ -23,6 +23,7 @@ from ._ref import LocalRef
 from ._registry import Registry
 from ._supervisor import ChildInfo, ChildSpec, Strategy, Supervisor
 from ._timers import Timer, Timers
+from ._view import EMPTY_VIEW, Member, MemberStatus, View
 
 __all__ = [
     "ActivationFailed",
@@ -34,11 +35,14 @@ __all__ = [
     "AskTimeout",
     "ChildInfo",
     "ChildSpec",
+    "EMPTY_VIEW",
     "DynamicSupervisor",
     "IdGenerator",
     "IdParts",
     "LocalRef",
     "MailboxFull",
+    "Member",
+    "MemberStatus",
     "Registry",
     "Restart",
     "Stoppable",
@@ -48,6 +52,7 @@ __all__ = [
     "Timer",
     "Timers",
     "TooManyChildren",
+    "View",
     "serve_actor",
     "spawn_actor",
 ]
